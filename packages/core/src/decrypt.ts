@@ -1,0 +1,196 @@
+/**
+ * Decryption: one-shot ({@link decrypt}) and streaming ({@link decryptStream}). Order of checks
+ * (docs/format.md §7): header bounds, expected context, EDEK unwrap, key commitment, then each frame's tag.
+ * No plaintext is returned or released before the frame holding it has been authenticated, and the one-shot
+ * functions return nothing unless the whole message authenticated.
+ * @module
+ */
+import { fromUtf8 } from './bytes.ts'
+import { ChunkQueue } from './chunk-queue.ts'
+import { MAX_CONTEXT_BYTES } from './context.ts'
+import { InvalidArgumentError, MalformedError, TruncatedError } from './errors.ts'
+import { type FrameKey, MAX_FRAMES, openFrame, opensWithFlag } from './frames.ts'
+import {
+  COMMITMENT_BYTES,
+  MESSAGE_ID_BYTES,
+  type MessageHeader,
+  PREAMBLE_BYTES,
+  parseHeader,
+  TAG_BYTES,
+} from './header.ts'
+import { InFlight } from './in-flight.ts'
+import type { Bytes } from './key-provider.ts'
+import { checkDecryptOptions, type DecryptOptions, FRAMES_IN_FLIGHT, openMessage, throwIfAborted } from './options.ts'
+
+/** Largest possible v1 header: preamble, a full EDEK section, fixed fields and a full context. */
+const MAX_HEADER_BYTES = PREAMBLE_BYTES + 2 + 0xffff + MESSAGE_ID_BYTES + 2 + MAX_CONTEXT_BYTES + COMMITMENT_BYTES
+
+/**
+ * Opens one frame and, when it fails, tells truncation and extension apart from tampering: a last frame that
+ * authenticates as non-final means the real final frame is missing; a non-final frame that authenticates as
+ * final means bytes were appended. Either way nothing is released.
+ */
+async function openChecked(fk: FrameKey, index: number, final: boolean, ct: Uint8Array): Promise<Bytes> {
+  try {
+    return await openFrame(fk, index, final, ct)
+  } catch (err) {
+    if (await opensWithFlag(fk, index, !final, ct)) {
+      throw final
+        ? new TruncatedError('envelope message is truncated: its final frame is missing')
+        : new MalformedError('envelope message has data after its final frame')
+    }
+    throw err
+  }
+}
+
+/** Splits a complete body into frames: every frame but the last is `frameSize + 16` bytes. */
+function frameCount(bodyLength: number, frameSize: number): number {
+  if (bodyLength < TAG_BYTES) throw new TruncatedError()
+  const frames = Math.ceil(bodyLength / (frameSize + TAG_BYTES))
+  const last = bodyLength - (frames - 1) * (frameSize + TAG_BYTES)
+  if (last < TAG_BYTES) throw new TruncatedError()
+  if (frames > MAX_FRAMES) throw new MalformedError('message has more than 2^32 frames')
+  return frames
+}
+
+/**
+ * Decrypts a whole message and returns its plaintext, only after every frame authenticated.
+ *
+ * @example
+ * ```ts
+ * const bytes = await decrypt(message, { provider, expectedContext: { tenant: 'acme' } })
+ * ```
+ * @throws {MalformedError | UnsupportedVersionError | UnsupportedSuiteError | LimitExceededError | TruncatedError}
+ * the bytes are not a complete, well-formed v1 message within the limits.
+ * @throws {ContextMismatchError} `expectedContext` differs from the message's.
+ * @throws {KeyUnavailableError} no EDEK could be unwrapped (or the provider's own typed error).
+ * @throws {CommitmentMismatchError} the unwrapped key is not the message's key.
+ * @throws {AuthenticationFailedError} the message was altered (`ERR_AUTHENTICATION_FAILED`).
+ * @throws {AbortedError} `signal` was aborted.
+ */
+export async function decrypt(message: Uint8Array, options: DecryptOptions): Promise<Bytes> {
+  if (!(message instanceof Uint8Array)) throw new InvalidArgumentError('"message" expected a Uint8Array')
+  checkDecryptOptions(options)
+  const { header, aad } = parseHeader(message, options)
+  const { frameSize, headerLength } = header
+  const body = message.subarray(headerLength)
+  const frames = frameCount(body.length, frameSize) // before the unwrap: a truncated message costs no KMS call
+  const frameKey = await openMessage(header, aad, options)
+  const out = new Uint8Array(body.length - frames * TAG_BYTES)
+  const inFlight = new InFlight<void>(FRAMES_IN_FLIGHT)
+  try {
+    for (let i = 0; i < frames; i++) {
+      throwIfAborted(options.signal)
+      const start = i * (frameSize + TAG_BYTES)
+      const ct = body.subarray(start, Math.min(start + frameSize + TAG_BYTES, body.length))
+      const final = i === frames - 1
+      await inFlight.push(openChecked(frameKey, i, final, ct).then((pt) => out.set(pt, i * frameSize)))
+    }
+    for (let op = inFlight.shift(); op; op = inFlight.shift()) await op
+  } catch (err) {
+    out.fill(0) // never leave authenticated-so-far plaintext of a rejected message in memory
+    throw err
+  }
+  return out
+}
+
+/**
+ * Decrypts a whole message whose plaintext is UTF-8 text.
+ *
+ * @example
+ * ```ts
+ * const text = await decryptToString(message, { provider })
+ * ```
+ * @throws everything {@link decrypt} throws; {@link MalformedError} when the plaintext is not valid UTF-8.
+ */
+export async function decryptToString(message: Uint8Array, options: DecryptOptions): Promise<string> {
+  const bytes = await decrypt(message, options)
+  try {
+    return fromUtf8(bytes)
+  } catch (err) {
+    throw new MalformedError('plaintext is not valid UTF-8', { cause: err })
+  }
+}
+
+/** A decrypting `TransformStream` that also tells the message's header once it has been read and checked. */
+export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
+  /** Resolves after the header was parsed, the context checked and the key commitment verified. */
+  readonly header: Promise<MessageHeader>
+}
+
+/**
+ * A `TransformStream` that decrypts a message as it arrives. Each frame is released only after its tag
+ * verified; a stream that ends without its final frame errors (it never ends cleanly), so a consumer must treat
+ * the output as complete only when the stream closes without error.
+ *
+ * @example
+ * ```ts
+ * const plain = response.body!.pipeThrough(decryptStream({ provider, expectedContext: { tenant: 'acme' } }))
+ * await plain.pipeTo(fileWritable)
+ * ```
+ * @throws {InvalidArgumentError} synchronously, for bad options; every error of {@link decrypt} as the stream's
+ * error.
+ */
+export function decryptStream(options: DecryptOptions): DecryptStream {
+  checkDecryptOptions(options)
+  const queue = new ChunkQueue()
+  const inFlight = new InFlight<Bytes>(FRAMES_IN_FLIGHT)
+  let frameKey: FrameKey | undefined
+  let frameSize = 0
+  let index = 0
+  let resolveHeader!: (h: MessageHeader) => void
+  let rejectHeader!: (e: unknown) => void
+  const header = new Promise<MessageHeader>((resolve, reject) => {
+    resolveHeader = resolve
+    rejectHeader = reject
+  })
+  header.catch(() => {}) // also reported through the stream
+
+  /** Parses the header once enough bytes are buffered; returns false while more are needed. */
+  async function tryHeader(): Promise<boolean> {
+    let parsed: ReturnType<typeof parseHeader>
+    try {
+      parsed = parseHeader(queue.peek(Math.min(queue.length, MAX_HEADER_BYTES)), options)
+    } catch (err) {
+      if (err instanceof TruncatedError) return false
+      throw err
+    }
+    queue.skip(parsed.header.headerLength)
+    frameKey = await openMessage(parsed.header, parsed.aad, options)
+    frameSize = parsed.header.frameSize
+    resolveHeader(parsed.header)
+    return true
+  }
+
+  const stream = new TransformStream<Uint8Array, Bytes>({
+    async transform(chunk, controller) {
+      try {
+        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('decryptStream expected Uint8Array chunks')
+        throwIfAborted(options.signal)
+        queue.push(chunk)
+        if (!frameKey && !(await tryHeader())) return
+        // A frame is known not to be final only when at least one byte follows it.
+        while (queue.length > frameSize + TAG_BYTES) {
+          const ct = queue.take(frameSize + TAG_BYTES)
+          const done = await inFlight.push(openChecked(frameKey!, index++, false, ct))
+          if (done) controller.enqueue(done)
+        }
+      } catch (err) {
+        rejectHeader(err)
+        throw err
+      }
+    },
+    async flush(controller) {
+      try {
+        if (!frameKey && !(await tryHeader())) throw new TruncatedError('envelope message ends inside its header')
+        for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
+        if (queue.length < TAG_BYTES) throw new TruncatedError()
+        controller.enqueue(await openChecked(frameKey!, index, true, queue.take(queue.length)))
+      } catch (err) {
+        rejectHeader(err)
+        throw err
+      }
+    },
+  })
+  return Object.assign(stream, { header })
+}

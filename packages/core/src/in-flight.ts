@@ -1,0 +1,27 @@
+// A bounded, ordered queue of pending frame operations: results come out in submission order while up to
+// `depth` WebCrypto calls run at once (one awaited call at a time leaves most of the throughput unused).
+const noop = () => {}
+
+export class InFlight<T> {
+  private readonly queue: Promise<T>[] = []
+  private readonly depth: number
+  constructor(depth: number) {
+    this.depth = depth
+  }
+
+  get size(): number {
+    return this.queue.length
+  }
+
+  /** Adds an operation; when the queue is full, waits for the oldest and returns its result. */
+  async push(op: Promise<T>): Promise<T | undefined> {
+    op.catch(noop) // a failure surfaces when it is awaited, in order; never as an unhandled rejection
+    this.queue.push(op)
+    return this.queue.length >= this.depth ? this.queue.shift() : undefined
+  }
+
+  /** Waits for the oldest operation. */
+  shift(): Promise<T> | undefined {
+    return this.queue.shift()
+  }
+}

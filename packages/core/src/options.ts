@@ -1,0 +1,144 @@
+/**
+ * Options of the encrypt and decrypt functions, their defaults, and the setup both directions share:
+ * getting the data key from the provider and turning it into the per-message frame key.
+ * @module
+ */
+import { randomBytes } from './bytes.ts'
+import { encodeContext } from './context.ts'
+import {
+  AbortedError,
+  ContextMismatchError,
+  EnvelopeError,
+  InvalidArgumentError,
+  KeyUnavailableError,
+} from './errors.ts'
+import type { FrameKey } from './frames.ts'
+import { checkFrameSize, encodeHeader, type HeaderLimits, MESSAGE_ID_BYTES, type MessageHeader } from './header.ts'
+import type { Bytes, DataKey, EncryptionContext, KeyProvider } from './key-provider.ts'
+import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-key.ts'
+
+/**
+ * Plaintext bytes per frame unless the caller picks another size. 64 KiB is the sweet spot of one WebCrypto
+ * AES-GCM call in browsers and, with several frames in flight, close to one-shot speed in Node
+ * (docs/benchmarks.md).
+ */
+export const DEFAULT_FRAME_SIZE = 64 * 1024
+/** Frames handed to WebCrypto at once by the streaming and one-shot paths (output stays in order). */
+export const FRAMES_IN_FLIGHT = 4
+
+export interface EncryptOptions {
+  /** Makes the data key (a local KEK, the key proxy client, a cache in front of either). */
+  readonly provider: KeyProvider
+  /** Non-secret pairs bound to the message; decrypt can require them. Default `{}`. */
+  readonly context?: EncryptionContext
+  /** Plaintext bytes per frame, 64 B to 16 MiB. Default 64 KiB. */
+  readonly frameSize?: number
+  /** Cancels the operation with `ERR_ABORTED`. */
+  readonly signal?: AbortSignal
+}
+
+export interface DecryptOptions extends HeaderLimits {
+  /** Unwraps the message's EDEK. */
+  readonly provider: KeyProvider
+  /**
+   * When set, the message's context must equal it exactly (same keys, same values), or decryption fails with
+   * `ERR_CONTEXT_MISMATCH` before any key is unwrapped.
+   */
+  readonly expectedContext?: EncryptionContext
+  /** Cancels the operation with `ERR_ABORTED`. */
+  readonly signal?: AbortSignal
+}
+
+export function checkProvider(options: { provider?: unknown } | undefined): KeyProvider {
+  const p = options?.provider as KeyProvider | undefined
+  if (!p || typeof p.generateDataKey !== 'function' || typeof p.unwrapDataKey !== 'function') {
+    throw new InvalidArgumentError('"provider" expected a KeyProvider')
+  }
+  return p
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortedError({ cause: signal.reason })
+}
+
+/** Provider failures reach the caller as envelope errors; anything else becomes ERR_KEY_UNAVAILABLE. */
+function providerError(err: unknown, signal: AbortSignal | undefined): EnvelopeError {
+  if (err instanceof EnvelopeError) return err
+  if (signal?.aborted) return new AbortedError({ cause: err })
+  return new KeyUnavailableError('key provider failed', { cause: err })
+}
+
+export interface StartedMessage {
+  readonly header: Bytes
+  readonly frameKey: FrameKey
+  readonly frameSize: number
+}
+
+/** Seals a message header around a data key. `messageId` is injectable for test vectors only. */
+export async function startWithDataKey(
+  dataKey: DataKey,
+  context: EncryptionContext,
+  frameSize: number,
+  messageId: Bytes = randomBytes(MESSAGE_ID_BYTES),
+): Promise<StartedMessage> {
+  const dek = checkDek(dataKey?.dek)
+  const { key, commitment } = await deriveMessageKey(dek, messageId)
+  const { bytes, aad } = encodeHeader({ edeks: dataKey.edeks, messageId, frameSize, context, commitment })
+  return { header: bytes, frameKey: { key, headerAad: aad }, frameSize }
+}
+
+/** Validates encrypt options synchronously, so misuse fails before anything starts. */
+export function checkEncryptOptions(options: EncryptOptions): {
+  provider: KeyProvider
+  context: EncryptionContext
+  frameSize: number
+} {
+  const provider = checkProvider(options)
+  const context = options.context ?? {}
+  encodeContext(context)
+  return { provider, context, frameSize: checkFrameSize(options.frameSize ?? DEFAULT_FRAME_SIZE) }
+}
+
+/** Gets a fresh data key from the provider and builds the header. */
+export async function startMessage(options: EncryptOptions): Promise<StartedMessage> {
+  const { provider, context, frameSize } = checkEncryptOptions(options)
+  throwIfAborted(options.signal)
+  let dataKey: DataKey
+  try {
+    dataKey = await provider.generateDataKey(context, { signal: options.signal })
+  } catch (err) {
+    throw providerError(err, options.signal)
+  }
+  throwIfAborted(options.signal)
+  return startWithDataKey(dataKey, context, frameSize)
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i])
+}
+
+/** Checks the expected context, unwraps the DEK, checks the key commitment; returns the frame key. */
+export async function openMessage(header: MessageHeader, aad: Bytes, options: DecryptOptions): Promise<FrameKey> {
+  const provider = checkProvider(options)
+  if (options.expectedContext !== undefined) {
+    if (!sameBytes(encodeContext(options.expectedContext), encodeContext(header.context))) {
+      throw new ContextMismatchError()
+    }
+  }
+  throwIfAborted(options.signal)
+  let dek: CryptoKey
+  try {
+    dek = checkDek(await provider.unwrapDataKey(header.edeks, header.context, { signal: options.signal }))
+  } catch (err) {
+    throw providerError(err, options.signal)
+  }
+  throwIfAborted(options.signal)
+  const key = await deriveCheckedMessageKey(dek, header.messageId, header.commitment)
+  return { key, headerAad: aad }
+}
+
+/** Validates decrypt options up front so misuse fails before any input is read. */
+export function checkDecryptOptions(options: DecryptOptions): void {
+  checkProvider(options)
+  if (options.expectedContext !== undefined) encodeContext(options.expectedContext)
+}
