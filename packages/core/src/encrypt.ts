@@ -56,7 +56,7 @@ export async function sealAll(started: StartedMessage, plaintext: Uint8Array, si
  */
 export async function encrypt(plaintext: Uint8Array | string, options: EncryptOptions): Promise<Bytes> {
   const bytes = toBytes(plaintext)
-  return sealAll(await startMessage(options), bytes, options.signal)
+  return sealAll(await startMessage(options, bytes.length), bytes, options.signal)
 }
 
 /**
@@ -76,9 +76,11 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
   let pending: Uint8Array
   let fill = 0
   let index = 0
+  let written = 0
   const inFlight = new InFlight<Bytes>(FRAMES_IN_FLIGHT)
   checkEncryptOptions(options)
-  const startup = startMessage(options)
+  const declared = options.plaintextLength
+  const startup = startMessage(options, declared)
   startup.catch(() => {}) // reported through the stream
 
   return new TransformStream<Uint8Array, Bytes>({
@@ -90,6 +92,10 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
     async transform(chunk, controller) {
       if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('encryptStream expected Uint8Array chunks')
       throwIfAborted(options.signal)
+      written += chunk.length
+      if (declared !== undefined && written > declared) {
+        throw new InvalidArgumentError(`encryptStream got more than the declared ${declared} plaintext bytes`)
+      }
       const size = started.frameSize
       let offset = 0
       while (offset < chunk.length) {
@@ -107,6 +113,9 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
       }
     },
     async flush(controller) {
+      if (declared !== undefined && written !== declared) {
+        throw new InvalidArgumentError(`encryptStream got ${written} plaintext bytes, ${declared} were declared`)
+      }
       for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
       controller.enqueue(await sealFrame(started.frameKey, index, true, pending.subarray(0, fill)))
     },

@@ -46,6 +46,7 @@ export type {
   DataKey,
   Edek,
   EncryptionContext,
+  GenerateOptions,
   KeyProvider,
   ProviderCallOptions,
   UnwrapRequest,

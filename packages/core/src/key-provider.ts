@@ -55,6 +55,16 @@ export interface ProviderCallOptions {
   readonly signal?: AbortSignal
 }
 
+/** Options of {@link KeyProvider.generateDataKey}. */
+export interface GenerateOptions extends ProviderCallOptions {
+  /**
+   * Plaintext bytes the data key will encrypt, when known (always for one-shot `encrypt`, for streams only when
+   * the caller says). A provider that reuses data keys counts it against its byte limit, and must not reuse a
+   * key for a message of unknown length.
+   */
+  readonly plaintextLength?: number
+}
+
 /**
  * Makes and unwraps data keys. Implemented by {@link createLocalKeyProvider} (a KEK held in this process) and
  * by `@envelope/fetch-client` (the key proxy).
@@ -67,7 +77,7 @@ export interface ProviderCallOptions {
  */
 export interface KeyProvider {
   /** Makes a new DEK for a message with this context. */
-  generateDataKey(context: EncryptionContext, options?: ProviderCallOptions): Promise<DataKey>
+  generateDataKey(context: EncryptionContext, options?: GenerateOptions): Promise<DataKey>
   /** Unwraps the DEK of one message from any of its EDEKs that this provider can open. */
   unwrapDataKey(edeks: readonly Edek[], context: EncryptionContext, options?: ProviderCallOptions): Promise<CryptoKey>
   /** Unwraps many at once; the result has one entry per request, in order. */

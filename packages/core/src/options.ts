@@ -35,6 +35,11 @@ export interface EncryptOptions {
   readonly frameSize?: number
   /** Cancels the operation with `ERR_ABORTED`. */
   readonly signal?: AbortSignal
+  /**
+   * For `encryptStream`: the number of plaintext bytes that will be written, if known. It is passed to the
+   * provider (a data-key cache needs it to enforce byte limits) and the stream errors if the count differs.
+   */
+  readonly plaintextLength?: number
 }
 
 export interface DecryptOptions extends HeaderLimits {
@@ -96,16 +101,20 @@ export function checkEncryptOptions(options: EncryptOptions): {
   const provider = checkProvider(options)
   const context = options.context ?? {}
   encodeContext(context)
+  const n = options.plaintextLength
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) {
+    throw new InvalidArgumentError('"plaintextLength" expected a non-negative integer')
+  }
   return { provider, context, frameSize: checkFrameSize(options.frameSize ?? DEFAULT_FRAME_SIZE) }
 }
 
 /** Gets a fresh data key from the provider and builds the header. */
-export async function startMessage(options: EncryptOptions): Promise<StartedMessage> {
+export async function startMessage(options: EncryptOptions, plaintextLength?: number): Promise<StartedMessage> {
   const { provider, context, frameSize } = checkEncryptOptions(options)
   throwIfAborted(options.signal)
   let dataKey: DataKey
   try {
-    dataKey = await provider.generateDataKey(context, { signal: options.signal })
+    dataKey = await provider.generateDataKey(context, { signal: options.signal, plaintextLength })
   } catch (err) {
     throw providerError(err, options.signal)
   }

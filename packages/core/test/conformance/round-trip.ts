@@ -209,6 +209,27 @@ export default suite('core: round trip and API', (test) => {
     assertEqual((s.error as { code?: string }).code, 'ERR_INVALID_ARGUMENT')
   })
 
+  test('the provider is told the plaintext length when it is known, and a stream must keep its word', async () => {
+    const inner = await localProvider()
+    const seen: (number | undefined)[] = []
+    const provider: KeyProvider = {
+      ...inner,
+      generateDataKey: (context, options) => {
+        seen.push(options?.plaintextLength)
+        return inner.generateDataKey(context, options)
+      },
+    }
+    await encrypt(pattern(10), { provider })
+    await readAll(chunked(pattern(10), 3).pipeThrough(encryptStream({ provider })))
+    await readAll(chunked(pattern(10), 3).pipeThrough(encryptStream({ provider, plaintextLength: 10 })))
+    assertJsonEqual(seen, [10, null, 10]) // JSON shows undefined as null
+    for (const declared of [9, 11]) {
+      const { error } = await pipeCollect(chunked(pattern(10), 3), encryptStream({ provider, plaintextLength: declared }))
+      assertEqual((error as { code?: string }).code, 'ERR_INVALID_ARGUMENT', `declared ${declared}`)
+    }
+    await assertRejectsCode(async () => encryptStream({ provider, plaintextLength: -1 }), 'ERR_INVALID_ARGUMENT')
+  })
+
   test('a context over 65535 encoded bytes gives ERR_LIMIT_EXCEEDED', async () => {
     const provider = await localProvider()
     await assertRejectsCode(encrypt('x', { provider, context: { big: 'v'.repeat(70000) } }), 'ERR_LIMIT_EXCEEDED')
