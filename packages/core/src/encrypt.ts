@@ -99,6 +99,16 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
       const size = started.frameSize
       let offset = 0
       while (offset < chunk.length) {
+        if (fill === 0 && chunk.length - offset > size) {
+          // A whole frame inside the chunk with more bytes after it: non-final, and sealed straight from the
+          // chunk (WebCrypto copies its input when called, so no copy into the frame buffer is needed).
+          const done = await inFlight.push(
+            sealFrame(started.frameKey, index++, false, chunk.subarray(offset, offset + size)),
+          )
+          if (done) controller.enqueue(done)
+          offset += size
+          continue
+        }
         if (fill === size) {
           // A full frame with more plaintext after it: it cannot be the final frame.
           const done = await inFlight.push(sealFrame(started.frameKey, index++, false, pending))

@@ -24,7 +24,7 @@ import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-k
  */
 export const DEFAULT_FRAME_SIZE = 64 * 1024
 /** Frames handed to WebCrypto at once by the streaming and one-shot paths (output stays in order). */
-export const FRAMES_IN_FLIGHT = 4
+export const FRAMES_IN_FLIGHT = 8
 
 export interface EncryptOptions {
   /** Makes the data key (a local KEK, the key proxy client, a cache in front of either). */

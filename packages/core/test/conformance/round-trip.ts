@@ -224,7 +224,10 @@ export default suite('core: round trip and API', (test) => {
     await readAll(chunked(pattern(10), 3).pipeThrough(encryptStream({ provider, plaintextLength: 10 })))
     assertJsonEqual(seen, [10, null, 10]) // JSON shows undefined as null
     for (const declared of [9, 11]) {
-      const { error } = await pipeCollect(chunked(pattern(10), 3), encryptStream({ provider, plaintextLength: declared }))
+      const { error } = await pipeCollect(
+        chunked(pattern(10), 3),
+        encryptStream({ provider, plaintextLength: declared }),
+      )
       assertEqual((error as { code?: string }).code, 'ERR_INVALID_ARGUMENT', `declared ${declared}`)
     }
     await assertRejectsCode(async () => encryptStream({ provider, plaintextLength: -1 }), 'ERR_INVALID_ARGUMENT')

@@ -1,0 +1,50 @@
+import { defineConfig } from '@playwright/test'
+
+// Debian's Chromium (Playwright can't download browsers here); flags from shared/toolchain.md.
+const chromiumArgs = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+/** Servers Playwright starts before any spec (and reuses locally). Packages add theirs here. */
+const webServers = [
+  {
+    // The portable conformance page (tests/runtimes/browser), served by the root vite.config.ts.
+    command: 'node node_modules/vite/bin/vite.js --config vite.config.ts',
+    url: 'http://127.0.0.1:5174/',
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+  },
+]
+
+const ignored = ['**/node_modules/**']
+// Firefox runs only through puppeteer-core over WebDriver BiDi (Playwright's Firefox can't drive firefox-esr):
+// specs named *.firefox.spec.ts launch it themselves and go to the `firefox` project, which launches nothing.
+const firefoxSpecs = '**/*.firefox.spec.ts'
+
+export default defineConfig({
+  testDir: '.',
+  testMatch: '**/*.spec.ts',
+  testIgnore: ignored,
+  workers: 1,
+  fullyParallel: false,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 30_000,
+  reporter: [['list'], ['json', { outputFile: '.ci-out/playwright.json' }]],
+  outputDir: 'test-results',
+  webServer: webServers,
+  projects: [
+    {
+      name: 'chromium',
+      testIgnore: [...ignored, firefoxSpecs],
+      use: { browserName: 'chromium', launchOptions: { executablePath: '/usr/bin/chromium', args: chromiumArgs } },
+    },
+    { name: 'firefox', testMatch: firefoxSpecs, testIgnore: ignored },
+  ],
+})
