@@ -88,7 +88,9 @@ export async function decrypt(message: Uint8Array, options: DecryptOptions): Pro
     }
     for (let op = inFlight.shift(); op; op = inFlight.shift()) await op
   } catch (err) {
-    out.fill(0) // never leave authenticated-so-far plaintext of a rejected message in memory
+    // Let the frames still in flight finish, then wipe: a rejected message leaves no plaintext behind.
+    await inFlight.settle()
+    out.fill(0)
     throw err
   }
   return out

@@ -20,6 +20,11 @@ export class InFlight<T> {
     return this.queue.length >= this.depth ? this.queue.shift() : undefined
   }
 
+  /** Waits until every queued operation has finished, ignoring their outcomes, and empties the queue. */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.queue.splice(0))
+  }
+
   /** Waits for the oldest operation. */
   shift(): Promise<T> | undefined {
     return this.queue.shift()

@@ -108,6 +108,7 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
     },
 
     async unwrapDataKey(edeks: readonly Edek[], context: EncryptionContext): Promise<CryptoKey> {
+      if (!Array.isArray(edeks)) throw new InvalidArgumentError('"edeks" expected an array')
       let lastError: unknown
       for (const edek of edeks) {
         if (edek.providerId !== providerId || edek.keyId !== keyId || edek.keyVersion !== keyVersion) continue

@@ -22,6 +22,7 @@ export function checkDek(dek: unknown): CryptoKey {
     key.type !== 'secret' ||
     key.algorithm?.name !== 'HKDF' ||
     key.extractable !== false ||
+    !Array.isArray(key.usages) ||
     !key.usages.includes('deriveKey') ||
     !key.usages.includes('deriveBits')
   ) {

@@ -161,7 +161,14 @@ export default suite('core: round trip and API', (test) => {
     const real = await localProvider()
     const missingUsage = await crypto.subtle.importKey('raw', new Uint8Array(32), 'HKDF', false, ['deriveKey'])
     const extractableAes = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', true, ['encrypt'])
-    for (const bad of [missingUsage, extractableAes, 'not a key']) {
+    const lookalike = {
+      type: 'secret',
+      algorithm: { name: 'HKDF' },
+      extractable: false,
+      usages: ['deriveKey', 'deriveBits'],
+    }
+    const noUsages = { type: 'secret', algorithm: { name: 'HKDF' }, extractable: false }
+    for (const bad of [missingUsage, extractableAes, 'not a key', lookalike, noUsages]) {
       const p: KeyProvider = { ...real, generateDataKey: async () => ({ dek: bad as CryptoKey, edeks: [] }) }
       await assertRejectsCode(encrypt('x', { provider: p }), 'ERR_KEY_UNAVAILABLE')
     }
