@@ -38,21 +38,27 @@ export interface MessageKey {
 
 /** Derives the AES-256-GCM message key and the 32-byte commitment, both in parallel. */
 export async function deriveMessageKey(dek: CryptoKey, messageId: Bytes): Promise<MessageKey> {
-  const [key, commitment] = await Promise.all([
-    crypto.subtle.deriveKey(
-      { name: 'HKDF', hash: 'SHA-256', salt: messageId, info: KEY_INFO },
-      dek,
-      { name: 'AES-GCM', length: 256 },
-      false,
-      ['encrypt', 'decrypt'],
-    ),
-    crypto.subtle.deriveBits(
-      { name: 'HKDF', hash: 'SHA-256', salt: messageId, info: COMMIT_INFO },
-      dek,
-      COMMITMENT_BYTES * 8,
-    ),
-  ])
-  return { key, commitment: new Uint8Array(commitment) }
+  try {
+    const [key, commitment] = await Promise.all([
+      crypto.subtle.deriveKey(
+        { name: 'HKDF', hash: 'SHA-256', salt: messageId, info: KEY_INFO },
+        dek,
+        { name: 'AES-GCM', length: 256 },
+        false,
+        ['encrypt', 'decrypt'],
+      ),
+      crypto.subtle.deriveBits(
+        { name: 'HKDF', hash: 'SHA-256', salt: messageId, info: COMMIT_INFO },
+        dek,
+        COMMITMENT_BYTES * 8,
+      ),
+    ])
+    return { key, commitment: new Uint8Array(commitment) }
+  } catch (err) {
+    // Only a key that looked like a DEK but is not one gets here (a foreign object passing checkDek). Node
+    // throws synchronously for it, other runtimes reject: try/await catches both.
+    throw new KeyUnavailableError('data key cannot derive a message key', { cause: err })
+  }
 }
 
 /** Derives the message key and checks the header's commitment first (before any frame is decrypted). */
