@@ -20,6 +20,15 @@ const webServers = [
     reuseExistingServer: !process.env.CI,
     timeout: 60_000,
   },
+  {
+    // The demo SPA (demo/), built and previewed: deterministic, unlike the dev server's first-load optimizing.
+    command:
+      'node node_modules/vite/bin/vite.js build --config demo/vite.config.ts --logLevel warn && ' +
+      'node node_modules/vite/bin/vite.js preview --config demo/vite.config.ts',
+    url: 'http://127.0.0.1:4173/',
+    reuseExistingServer: !process.env.CI,
+    timeout: 60_000,
+  },
 ]
 
 const ignored = ['**/node_modules/**']
