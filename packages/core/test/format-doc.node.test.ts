@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { expect, test } from 'vitest'
 import vectors from '../../../docs/vectors/v1.json' with { type: 'json' }
 import { MAGIC, MAX_FRAME_SIZE, MIN_FRAME_SIZE, PREAMBLE_BYTES } from '../src/header.ts'
+import { KEY_INFO } from '../src/message-key.ts'
 import { type VectorFile, vectorsMarkdown } from './vectors/build.ts'
 
 const doc = readFileSync(new URL('../../../docs/format.md', import.meta.url), 'utf8')
@@ -22,6 +23,6 @@ test('format.md states the constants the code uses', () => {
   expect(doc).toContain(`${MIN_FRAME_SIZE} ≤ F ≤ ${MAX_FRAME_SIZE.toLocaleString('en-US').replaceAll(',', ' ')}`)
   expect(doc).toContain('Bytes 0–10 are the **preamble**')
   expect(PREAMBLE_BYTES).toBe(11)
-  expect(doc).toContain('"envelope v1 message key"')
-  expect(doc).toContain('"envelope v1 key commitment"')
+  expect(doc).toContain('"envelope v1 message key and commitment"')
+  expect(new TextDecoder().decode(KEY_INFO.subarray(0, -2))).toBe('envelope v1 message key and commitment')
 })

@@ -1,0 +1,334 @@
+// `npm run bench [-- --json] [-- --quick]`: the core's benchmark in Node. Every ratio is measured side by side in
+// the same run, rounds alternating between our code and the baseline, and reported as the median of the rounds'
+// ratios (our figure over the baseline's: higher is better). Timing lives here, never in tests.
+//
+//   stream_*_vs_webcrypto  our TransformStreams vs one-shot crypto.subtle calls over 1 MiB chunks
+//   stream_*_vs_esdk       vs @aws-crypto/client-node encryptStream/decryptStream, raw AES keyring, suite 0x0478
+//   small_*_vs_esdk        1 KiB messages, ops/s with 16 in flight, a fresh data key per message on both sides
+//   peak_rss_mib_stream_1gib  peak RSS of a fresh process streaming 1 GiB through encrypt then decrypt
+//   core_bundle_gzip_kb       the core's browser bundle, minified and gzipped
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import os from 'node:os'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { fileURLToPath } from 'node:url'
+import { gzipSync } from 'node:zlib'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const args = new Set(process.argv.slice(2))
+const json = args.has('--json')
+const quick = args.has('--quick')
+const MiB = 1 << 20
+const STREAM_BYTES = (quick ? 32 : 256) * MiB
+const ROUNDS = quick ? 2 : 3
+const SMALL_OPS = quick ? 1000 : 3000
+const log = (...a) => (json ? console.error(...a) : console.log(...a))
+
+const out = `${root}dist/bench`
+
+// The child mode measures peak RSS in a process of its own, loading only the built core (see the end).
+if (args.has('--rss-child')) {
+  await rssChild(await import(`${out}/core.mjs`))
+  process.exit(0)
+}
+
+// --- build the core once: a Node build to run, a minified browser build to weigh ---
+const { build } = await import('rolldown')
+mkdirSync(out, { recursive: true })
+const entry = `${root}packages/core/src/index.ts`
+await build({ input: entry, output: { file: `${out}/core.mjs`, format: 'esm' }, platform: 'node', logLevel: 'silent' })
+await build({
+  input: entry,
+  output: { file: `${out}/core.browser.min.mjs`, format: 'esm', minify: true },
+  platform: 'browser',
+  logLevel: 'silent',
+})
+const core = await import(`${out}/core.mjs`)
+const bundle = readFileSync(`${out}/core.browser.min.mjs`)
+const coreBundleGzipKb = gzipSync(bundle, { level: 9 }).length / 1000
+
+const esdk = await import('@aws-crypto/client-node')
+const {
+  encrypt: esdkEncrypt,
+  decrypt: esdkDecrypt,
+  encryptStream: esdkEncryptStream,
+  decryptStream: esdkDecryptStream,
+} = esdk.buildClient(esdk.CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+const suiteId = esdk.AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY
+const keyring = new esdk.RawAesKeyringNode({
+  keyName: 'bench',
+  keyNamespace: 'bench',
+  unencryptedMasterKey: new Uint8Array(32).fill(9),
+  wrappingSuite: esdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+})
+const provider = await core.createLocalKeyProvider({ kek: new Uint8Array(32).fill(9), keyId: 'bench' })
+const context = { tenant: 'acme', purpose: 'bench' }
+
+// One 1 MiB plaintext chunk reused as the source, so the random generator is not what we measure.
+const chunk = new Uint8Array(MiB)
+for (let i = 0; i < MiB; i++) chunk[i] = (i * 2654435761) >>> 24
+const mbps = (bytes, ms) => bytes / 1e6 / (ms / 1000)
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+function webSource(total) {
+  let sent = 0
+  return new ReadableStream({
+    pull(c) {
+      if (sent >= total) return c.close()
+      c.enqueue(chunk)
+      sent += MiB
+    },
+  })
+}
+
+async function drainWeb(stream) {
+  const reader = stream.getReader()
+  let n = 0
+  const parts = []
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return { n, parts }
+    n += value.length
+    parts.push(value)
+  }
+}
+
+const sink = () => {
+  const s = new Writable({
+    write(c, _e, cb) {
+      s.bytes += c.length
+      cb()
+    },
+  })
+  s.bytes = 0
+  return s
+}
+
+// --- cases ---
+async function webcryptoEncrypt(total) {
+  const key = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt'])
+  const t = performance.now()
+  for (let i = 0; i < total / MiB; i++)
+    await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, key, chunk)
+  return mbps(total, performance.now() - t)
+}
+
+let webcryptoCt
+async function webcryptoDecrypt(total) {
+  const key = await crypto.subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt', 'decrypt'])
+  webcryptoCt ??= new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, key, chunk))
+  const t = performance.now()
+  for (let i = 0; i < total / MiB; i++)
+    await crypto.subtle.decrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, key, webcryptoCt)
+  return mbps(total, performance.now() - t)
+}
+
+let ourMessage // the parts of one STREAM_BYTES message, made once, decrypted each round
+async function ourEncrypt(total) {
+  const t = performance.now()
+  const { n, parts } = await drainWeb(webSource(total).pipeThrough(core.encryptStream({ provider, context })))
+  const ms = performance.now() - t
+  if (n < total) throw new Error('short ciphertext')
+  ourMessage ??= parts
+  return mbps(total, ms)
+}
+
+async function ourDecrypt(total) {
+  let i = 0
+  const source = new ReadableStream({
+    pull(c) {
+      if (i >= ourMessage.length) return c.close()
+      c.enqueue(ourMessage[i++])
+    },
+  })
+  const t = performance.now()
+  const reader = source.pipeThrough(core.decryptStream({ provider, expectedContext: context })).getReader()
+  let n = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    n += value.length
+  }
+  const ms = performance.now() - t
+  if (n !== total) throw new Error(`decrypted ${n} of ${total} bytes`)
+  return mbps(total, ms)
+}
+
+let esdkMessage
+async function esdkStreamEncrypt(total) {
+  const parts = []
+  const collect = new Writable({
+    write(c, _e, cb) {
+      if (!esdkMessage) parts.push(c)
+      cb()
+    },
+  })
+  const t = performance.now()
+  await pipeline(
+    Readable.from(
+      (function* () {
+        for (let i = 0; i < total / MiB; i++) yield Buffer.from(chunk.buffer)
+      })(),
+    ),
+    esdkEncryptStream(keyring, { suiteId, encryptionContext: context }),
+    collect,
+  )
+  const ms = performance.now() - t
+  esdkMessage ??= parts
+  return mbps(total, ms)
+}
+
+async function esdkStreamDecrypt(total) {
+  const s = sink()
+  const t = performance.now()
+  await pipeline(Readable.from(esdkMessage), esdkDecryptStream(keyring), s)
+  const ms = performance.now() - t
+  if (s.bytes !== total) throw new Error(`ESDK decrypted ${s.bytes} of ${total} bytes`)
+  return mbps(total, ms)
+}
+
+async function opsPerSecond(n, fn) {
+  let started = 0
+  const t = performance.now()
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (started++ < n) await fn()
+    }),
+  )
+  return n / ((performance.now() - t) / 1000)
+}
+
+const small = chunk.subarray(0, 1024)
+const smallOurs = await core.encrypt(small, { provider, context })
+const smallEsdk = (await esdkEncrypt(keyring, small, { suiteId, encryptionContext: context })).result
+const ourSmallEncrypt = () => opsPerSecond(SMALL_OPS, () => core.encrypt(small, { provider, context }))
+const ourSmallDecrypt = () =>
+  opsPerSecond(SMALL_OPS, () => core.decrypt(smallOurs, { provider, expectedContext: context }))
+const esdkSmallEncrypt = () =>
+  opsPerSecond(SMALL_OPS / 2, () => esdkEncrypt(keyring, small, { suiteId, encryptionContext: context }))
+const esdkSmallDecrypt = () => opsPerSecond(SMALL_OPS / 2, () => esdkDecrypt(keyring, smallEsdk))
+
+/** Alternates ours and the baseline for ROUNDS rounds (after one warm-up round); median of ratios. */
+async function sideBySide(name, ours, baseline, arg) {
+  await ours(arg)
+  await baseline(arg)
+  const o = []
+  const b = []
+  const r = []
+  for (let i = 0; i < ROUNDS; i++) {
+    const x = await ours(arg)
+    const y = await baseline(arg)
+    o.push(x)
+    b.push(y)
+    r.push(x / y)
+  }
+  log(`  ${name}: ours ${median(o).toFixed(0)}, baseline ${median(b).toFixed(0)}, ratio ${median(r).toFixed(2)}`)
+  return { ours: median(o), baseline: median(b), ratio: median(r) }
+}
+
+log(`envelope core bench: ${STREAM_BYTES / MiB} MiB streams, ${SMALL_OPS} small messages, ${ROUNDS} rounds`)
+const results = {
+  stream_encrypt_vs_webcrypto: await sideBySide(
+    'stream encrypt vs WebCrypto (MB/s)',
+    ourEncrypt,
+    webcryptoEncrypt,
+    STREAM_BYTES,
+  ),
+  stream_decrypt_vs_webcrypto: await sideBySide(
+    'stream decrypt vs WebCrypto (MB/s)',
+    ourDecrypt,
+    webcryptoDecrypt,
+    STREAM_BYTES,
+  ),
+  stream_encrypt_vs_esdk: await sideBySide(
+    'stream encrypt vs ESDK (MB/s)',
+    ourEncrypt,
+    esdkStreamEncrypt,
+    STREAM_BYTES,
+  ),
+  stream_decrypt_vs_esdk: await sideBySide(
+    'stream decrypt vs ESDK (MB/s)',
+    ourDecrypt,
+    esdkStreamDecrypt,
+    STREAM_BYTES,
+  ),
+  small_encrypt_vs_esdk: await sideBySide('1 KiB encrypt vs ESDK (ops/s)', ourSmallEncrypt, esdkSmallEncrypt),
+  small_decrypt_vs_esdk: await sideBySide('1 KiB decrypt vs ESDK (ops/s)', ourSmallDecrypt, esdkSmallDecrypt),
+}
+ourMessage = undefined
+esdkMessage = undefined
+
+// Peak RSS in a fresh process: nothing of the runs above counts.
+const child = spawnSync(
+  process.execPath,
+  [fileURLToPath(import.meta.url), '--rss-child', ...(quick ? ['--quick'] : [])],
+  {
+    encoding: 'utf8',
+  },
+)
+if (child.status !== 0) throw new Error(`RSS child failed: ${child.stderr}`)
+const peakRssMib = JSON.parse(child.stdout.trim().split('\n').pop()).peakRssMib
+
+const goals = {
+  stream_encrypt_vs_webcrypto: 0.8,
+  stream_decrypt_vs_webcrypto: 0.8,
+  stream_encrypt_vs_esdk: 4,
+  stream_decrypt_vs_esdk: 4,
+  small_encrypt_vs_esdk: 2,
+  small_decrypt_vs_esdk: 2,
+}
+const report = {
+  machine: {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+  },
+  settings: { streamMiB: STREAM_BYTES / MiB, rounds: ROUNDS, smallOps: SMALL_OPS, frameSize: core.DEFAULT_FRAME_SIZE },
+  figures: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { ours: v.ours, baseline: v.baseline }])),
+  ratios: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, Number(v.ratio.toFixed(3))])),
+  peak_rss_mib_stream_1gib: Number(peakRssMib.toFixed(1)),
+  core_bundle_gzip_kb: Number(coreBundleGzipKb.toFixed(2)),
+  goals: { ratios: goals, peak_rss_mib_stream_1gib: '< 80', core_bundle_gzip_kb: '< 8' },
+}
+
+if (json) {
+  console.log(JSON.stringify(report, null, 2))
+} else {
+  console.log('\n| figure | ours | baseline | ratio | goal |')
+  console.log('|---|---|---|---|---|')
+  for (const [k, v] of Object.entries(results)) {
+    console.log(`| ${k} | ${v.ours.toFixed(0)} | ${v.baseline.toFixed(0)} | ${v.ratio.toFixed(2)} | ≥ ${goals[k]} |`)
+  }
+  console.log(`| peak_rss_mib_stream_1gib | ${report.peak_rss_mib_stream_1gib} | | | < 80 |`)
+  console.log(`| core_bundle_gzip_kb | ${report.core_bundle_gzip_kb} | | | < 8 |`)
+}
+
+// --- child: stream 1 GiB through encrypt then decrypt (piped), report peak RSS ---
+async function rssChild(core) {
+  const total = (quick ? 128 : 1024) * MiB
+  const source = new Uint8Array(MiB).fill(3)
+  let sent = 0
+  const p = await core.createLocalKeyProvider({ kek: new Uint8Array(32).fill(9), keyId: 'bench' })
+  const reader = new ReadableStream({
+    pull(c) {
+      if (sent >= total) return c.close()
+      c.enqueue(source)
+      sent += MiB
+    },
+  })
+    .pipeThrough(core.encryptStream({ provider: p, context: { tenant: 'acme' } }))
+    .pipeThrough(core.decryptStream({ provider: p, expectedContext: { tenant: 'acme' } }))
+    .getReader()
+  let n = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    n += value.length
+  }
+  if (n !== total) throw new Error(`round trip gave ${n} of ${total} bytes`)
+  // maxRSS is in KiB: the process's peak resident set, not a sample.
+  console.log(JSON.stringify({ peakRssMib: process.resourceUsage().maxRSS / 1024 }))
+}
