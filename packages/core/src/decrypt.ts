@@ -20,7 +20,14 @@ import {
 } from './header.ts'
 import { InFlight } from './in-flight.ts'
 import type { Bytes } from './key-provider.ts'
-import { checkDecryptOptions, type DecryptOptions, FRAMES_IN_FLIGHT, openMessage, throwIfAborted } from './options.ts'
+import {
+  checkDecryptOptions,
+  type DecryptOptions,
+  FRAMES_IN_FLIGHT,
+  OUTPUT_QUEUE,
+  openMessage,
+  throwIfAborted,
+} from './options.ts'
 
 /** Largest possible v1 header: preamble, a full EDEK section, fixed fields and a full context. */
 const MAX_HEADER_BYTES = PREAMBLE_BYTES + 2 + 0xffff + MESSAGE_ID_BYTES + 2 + MAX_CONTEXT_BYTES + COMMITMENT_BYTES
@@ -164,35 +171,39 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
     return true
   }
 
-  const stream = new TransformStream<Uint8Array, Bytes>({
-    async transform(chunk, controller) {
-      try {
-        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('decryptStream expected Uint8Array chunks')
-        throwIfAborted(options.signal)
-        queue.push(chunk)
-        if (!frameKey && !(await tryHeader())) return
-        // A frame is known not to be final only when at least one byte follows it.
-        while (queue.length > frameSize + TAG_BYTES) {
-          const ct = queue.take(frameSize + TAG_BYTES)
-          const done = await inFlight.push(openChecked(frameKey!, index++, false, ct))
-          if (done) controller.enqueue(done)
+  const stream = new TransformStream<Uint8Array, Bytes>(
+    {
+      async transform(chunk, controller) {
+        try {
+          if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('decryptStream expected Uint8Array chunks')
+          throwIfAborted(options.signal)
+          queue.push(chunk)
+          if (!frameKey && !(await tryHeader())) return
+          // A frame is known not to be final only when at least one byte follows it.
+          while (queue.length > frameSize + TAG_BYTES) {
+            const ct = queue.take(frameSize + TAG_BYTES)
+            const done = await inFlight.push(openChecked(frameKey!, index++, false, ct))
+            if (done) controller.enqueue(done)
+          }
+        } catch (err) {
+          rejectHeader(err)
+          throw err
         }
-      } catch (err) {
-        rejectHeader(err)
-        throw err
-      }
+      },
+      async flush(controller) {
+        try {
+          if (!frameKey && !(await tryHeader())) throw new TruncatedError('envelope message ends inside its header')
+          for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
+          if (queue.length < TAG_BYTES) throw new TruncatedError()
+          controller.enqueue(await openChecked(frameKey!, index, true, queue.take(queue.length)))
+        } catch (err) {
+          rejectHeader(err)
+          throw err
+        }
+      },
     },
-    async flush(controller) {
-      try {
-        if (!frameKey && !(await tryHeader())) throw new TruncatedError('envelope message ends inside its header')
-        for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
-        if (queue.length < TAG_BYTES) throw new TruncatedError()
-        controller.enqueue(await openChecked(frameKey!, index, true, queue.take(queue.length)))
-      } catch (err) {
-        rejectHeader(err)
-        throw err
-      }
-    },
-  })
+    undefined,
+    OUTPUT_QUEUE,
+  )
   return Object.assign(stream, { header })
 }

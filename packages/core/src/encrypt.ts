@@ -13,6 +13,7 @@ import {
   checkEncryptOptions,
   type EncryptOptions,
   FRAMES_IN_FLIGHT,
+  OUTPUT_QUEUE,
   type StartedMessage,
   startMessage,
   throwIfAborted,
@@ -83,51 +84,55 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
   const startup = startMessage(options, declared)
   startup.catch(() => {}) // reported through the stream
 
-  return new TransformStream<Uint8Array, Bytes>({
-    async start(controller) {
-      started = await startup
-      pending = new Uint8Array(started.frameSize)
-      controller.enqueue(started.header)
-    },
-    async transform(chunk, controller) {
-      if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('encryptStream expected Uint8Array chunks')
-      throwIfAborted(options.signal)
-      written += chunk.length
-      if (declared !== undefined && written > declared) {
-        throw new InvalidArgumentError(`encryptStream got more than the declared ${declared} plaintext bytes`)
-      }
-      const size = started.frameSize
-      let offset = 0
-      while (offset < chunk.length) {
-        if (fill === 0 && chunk.length - offset > size) {
-          // A whole frame inside the chunk with more bytes after it: non-final, and sealed straight from the
-          // chunk (WebCrypto copies its input when called, so no copy into the frame buffer is needed).
-          const done = await inFlight.push(
-            sealFrame(started.frameKey, index++, false, chunk.subarray(offset, offset + size)),
-          )
-          if (done) controller.enqueue(done)
-          offset += size
-          continue
+  return new TransformStream<Uint8Array, Bytes>(
+    {
+      async start(controller) {
+        started = await startup
+        pending = new Uint8Array(started.frameSize)
+        controller.enqueue(started.header)
+      },
+      async transform(chunk, controller) {
+        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('encryptStream expected Uint8Array chunks')
+        throwIfAborted(options.signal)
+        written += chunk.length
+        if (declared !== undefined && written > declared) {
+          throw new InvalidArgumentError(`encryptStream got more than the declared ${declared} plaintext bytes`)
         }
-        if (fill === size) {
-          // A full frame with more plaintext after it: it cannot be the final frame.
-          const done = await inFlight.push(sealFrame(started.frameKey, index++, false, pending))
-          if (done) controller.enqueue(done)
-          pending = new Uint8Array(size)
-          fill = 0
+        const size = started.frameSize
+        let offset = 0
+        while (offset < chunk.length) {
+          if (fill === 0 && chunk.length - offset > size) {
+            // A whole frame inside the chunk with more bytes after it: non-final, and sealed straight from the
+            // chunk (WebCrypto copies its input when called, so no copy into the frame buffer is needed).
+            const done = await inFlight.push(
+              sealFrame(started.frameKey, index++, false, chunk.subarray(offset, offset + size)),
+            )
+            if (done) controller.enqueue(done)
+            offset += size
+            continue
+          }
+          if (fill === size) {
+            // A full frame with more plaintext after it: it cannot be the final frame.
+            const done = await inFlight.push(sealFrame(started.frameKey, index++, false, pending))
+            if (done) controller.enqueue(done)
+            pending = new Uint8Array(size)
+            fill = 0
+          }
+          const n = Math.min(size - fill, chunk.length - offset)
+          pending.set(chunk.subarray(offset, offset + n), fill)
+          fill += n
+          offset += n
         }
-        const n = Math.min(size - fill, chunk.length - offset)
-        pending.set(chunk.subarray(offset, offset + n), fill)
-        fill += n
-        offset += n
-      }
+      },
+      async flush(controller) {
+        if (declared !== undefined && written !== declared) {
+          throw new InvalidArgumentError(`encryptStream got ${written} plaintext bytes, ${declared} were declared`)
+        }
+        for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
+        controller.enqueue(await sealFrame(started.frameKey, index, true, pending.subarray(0, fill)))
+      },
     },
-    async flush(controller) {
-      if (declared !== undefined && written !== declared) {
-        throw new InvalidArgumentError(`encryptStream got ${written} plaintext bytes, ${declared} were declared`)
-      }
-      for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
-      controller.enqueue(await sealFrame(started.frameKey, index, true, pending.subarray(0, fill)))
-    },
-  })
+    undefined,
+    OUTPUT_QUEUE,
+  )
 }

@@ -25,6 +25,12 @@ import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-k
 export const DEFAULT_FRAME_SIZE = 128 * 1024
 /** Frames handed to WebCrypto at once by the streaming and one-shot paths (output stays in order). */
 export const FRAMES_IN_FLIGHT = 8
+/**
+ * Frames a stream may hold for its reader. With the default of 0, one large input chunk (many frames) makes the
+ * stream stop taking input until the reader drains it, and WebCrypto idles meanwhile; a few frames of slack keep
+ * it busy. Memory stays bounded: at most this many frames wait.
+ */
+export const OUTPUT_QUEUE: QueuingStrategy<Uint8Array> = { highWaterMark: FRAMES_IN_FLIGHT }
 
 export interface EncryptOptions {
   /** Makes the data key (a local KEK, the key proxy client, a cache in front of either). */
