@@ -208,6 +208,14 @@ export function parseHeader(bytes: Uint8Array, limits: HeaderLimits = {}): { hea
  */
 export function readHeader(bytes: Uint8Array, limits?: HeaderLimits): MessageHeader {
   if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError('"bytes" expected a Uint8Array')
+  for (const [name, value, min, max] of [
+    ['maxEdeks', limits?.maxEdeks, 1, MAX_EDEKS],
+    ['maxFrameSize', limits?.maxFrameSize, MIN_FRAME_SIZE, Number.MAX_SAFE_INTEGER],
+  ] as const) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= min && value <= max)) {
+      throw new InvalidArgumentError(`"${name}" expected an integer from ${min} to ${max}`)
+    }
+  }
   return parseHeader(bytes, limits).header
 }
 

@@ -13,7 +13,15 @@ import {
   KeyUnavailableError,
 } from './errors.ts'
 import type { FrameKey } from './frames.ts'
-import { checkFrameSize, encodeHeader, type HeaderLimits, MESSAGE_ID_BYTES, type MessageHeader } from './header.ts'
+import {
+  checkFrameSize,
+  encodeHeader,
+  type HeaderLimits,
+  MAX_EDEKS,
+  MESSAGE_ID_BYTES,
+  type MessageHeader,
+  MIN_FRAME_SIZE,
+} from './header.ts'
 import type { Bytes, DataKey, EncryptionContext, KeyProvider } from './key-provider.ts'
 import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-key.ts'
 
@@ -156,4 +164,12 @@ export async function openMessage(header: MessageHeader, aad: Bytes, options: De
 export function checkDecryptOptions(options: DecryptOptions): void {
   checkProvider(options)
   if (options.expectedContext !== undefined) encodeContext(options.expectedContext)
+  const { maxEdeks, maxFrameSize } = options
+  // A limit that is not a number would compare false with everything, and so silently turn the check off.
+  if (maxEdeks !== undefined && !(Number.isInteger(maxEdeks) && maxEdeks >= 1 && maxEdeks <= MAX_EDEKS)) {
+    throw new InvalidArgumentError(`"maxEdeks" expected an integer from 1 to ${MAX_EDEKS}`)
+  }
+  if (maxFrameSize !== undefined && !(Number.isInteger(maxFrameSize) && maxFrameSize >= MIN_FRAME_SIZE)) {
+    throw new InvalidArgumentError(`"maxFrameSize" expected an integer of at least ${MIN_FRAME_SIZE}`)
+  }
 }

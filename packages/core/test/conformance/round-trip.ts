@@ -203,6 +203,18 @@ export default suite('core: round trip and API', (test) => {
     await assertRejectsCode(encrypt('x', { provider, context: { k: '\ud800' } }), 'ERR_INVALID_ARGUMENT')
     await assertRejectsCode(decrypt('x' as never, { provider }), 'ERR_INVALID_ARGUMENT')
     await assertRejectsCode(async () => encryptStream({ provider, frameSize: 1 }), 'ERR_INVALID_ARGUMENT')
+    const m = await encrypt('x', { provider })
+    for (const limits of [
+      { maxEdeks: Number.NaN },
+      { maxEdeks: 0 },
+      { maxEdeks: 256 },
+      { maxFrameSize: Number.NaN },
+      { maxFrameSize: 10 },
+    ]) {
+      await assertRejectsCode(decrypt(m, { provider, ...limits }), 'ERR_INVALID_ARGUMENT', JSON.stringify(limits))
+      await assertRejectsCode(async () => decryptStream({ provider, ...limits }), 'ERR_INVALID_ARGUMENT')
+      await assertRejectsCode(async () => readHeader(m, limits), 'ERR_INVALID_ARGUMENT')
+    }
     await assertRejectsCode(async () => decryptStream({} as never), 'ERR_INVALID_ARGUMENT')
     const s = await pipeCollect(
       new ReadableStream({
