@@ -3,7 +3,7 @@
  * getting the data key from the provider and turning it into the per-message frame key.
  * @module
  */
-import { randomBytes } from './bytes.ts'
+import { constantTimeEqual, randomBytes } from './bytes.ts'
 import { encodeContext } from './context.ts'
 import {
   AbortedError,
@@ -136,15 +136,11 @@ export async function startMessage(options: EncryptOptions, plaintextLength?: nu
   return startWithDataKey(dataKey, context, frameSize)
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i])
-}
-
 /** Checks the expected context, unwraps the DEK, checks the key commitment; returns the frame key. */
 export async function openMessage(header: MessageHeader, aad: Bytes, options: DecryptOptions): Promise<FrameKey> {
   const provider = checkProvider(options)
   if (options.expectedContext !== undefined) {
-    if (!sameBytes(encodeContext(options.expectedContext), encodeContext(header.context))) {
+    if (!constantTimeEqual(encodeContext(options.expectedContext), encodeContext(header.context))) {
       throw new ContextMismatchError()
     }
   }
