@@ -1,0 +1,331 @@
+/**
+ * A {@link KeyProvider} that gets data keys from the envelope key proxy over `fetch`, in any runtime with
+ * fetch and WebCrypto. DEKs arrive wrapped to an ephemeral key of this client and land in non-extractable
+ * `CryptoKey`s (see protocol.ts).
+ * @module
+ */
+import {
+  AbortedError,
+  type DataKey,
+  type Edek,
+  type EncryptionContext,
+  EnvelopeError,
+  encodeContext,
+  type GenerateOptions,
+  type KeyProvider,
+  type ProviderCallOptions,
+  type UnwrapRequest,
+  type UnwrapResult,
+} from '@envelope/core'
+import { KeyProxyError } from './errors.ts'
+import {
+  API_PREFIX,
+  type BatchUnwrapResponseJson,
+  type EdekJson,
+  edekFromJson,
+  edekToJson,
+  type GenerateResponseJson,
+  generateDeliveryKeyPair,
+  type RekeyResponseJson,
+  toBase64url,
+  unwrapDekFromProxy,
+} from './protocol.ts'
+
+export interface KeyProxyClientOptions {
+  /** The proxy's base URL, e.g. `http://127.0.0.1:7777`. */
+  readonly baseUrl: string
+  /** The fetch to use (default `globalThis.fetch`). */
+  readonly fetch?: typeof fetch
+  /** An end user's JWT; called again with `{ refresh: true }` once after a 401. */
+  readonly getToken?: (options: { refresh: boolean }) => string | Promise<string>
+  /** A service API key (sent as `Authorization: ApiKey …`), for servers; never ship one to a browser. */
+  readonly apiKey?: string
+  /** For API keys allowed several tenants: the tenant to act for. */
+  readonly tenant?: string
+  /** Per attempt. Default 5000 ms. */
+  readonly timeoutMs?: number
+  /** Retries after the first attempt on network errors, 5xx and 429. Default 2. */
+  readonly retries?: number
+  /** Unwraps issued within this window go out as one batch request. Default 2 ms; 0 sends each at once. */
+  readonly batchWindowMs?: number
+  /** Most unwraps in one batch request. Default 100. */
+  readonly maxBatch?: number
+  /** Longest Retry-After the client waits for; a longer one fails at once. Default 10 000 ms. */
+  readonly maxRetryAfterMs?: number
+  /** How long one delivery key pair is used before a new one is made. Default 10 minutes. */
+  readonly deliveryKeyTtlMs?: number
+  /** Waits between retries (injectable for tests). Default: a timer. */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+/** The client: a KeyProvider plus the proxy's other operations. */
+export interface KeyProxyClient extends KeyProvider {
+  /** Rewraps EDEKs under the tenant's current key version, or for `toTenant`, without the DEK leaving the proxy. */
+  rekey(
+    edeks: readonly Edek[],
+    context: EncryptionContext,
+    options?: { toTenant?: string; signal?: AbortSignal },
+  ): Promise<Edek>
+  /** The proxy's health (`GET /v1/health`). */
+  health(options?: ProviderCallOptions): Promise<{ status: string }>
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t)
+      reject(new AbortedError({ cause: signal.reason }))
+    })
+  })
+
+/** Retry-After: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (!value) return undefined
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
+}
+
+function cacheKey(edeks: readonly Edek[], context: EncryptionContext): string {
+  return JSON.stringify([edeks.map(edekToJson), toBase64url(encodeContext(context))])
+}
+
+/**
+ * Creates a client of the key proxy.
+ *
+ * @example
+ * ```ts
+ * const provider = createKeyProxyClient({ baseUrl: 'https://keys.example.com', getToken: () => session.jwt })
+ * const message = await encrypt(file, { provider, context: { tenant: 'acme' } })
+ * ```
+ * @throws {KeyProxyError} from its methods: the proxy's code (e.g. `ERR_TENANT_FORBIDDEN`, `ERR_KEY_DISABLED`),
+ * or `ERR_PROXY_UNAVAILABLE`, `ERR_PROXY_TIMEOUT`, `ERR_PROXY_PROTOCOL`.
+ */
+export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyClient {
+  const base = options.baseUrl.replace(/\/+$/, '')
+  const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
+  const timeoutMs = options.timeoutMs ?? 5000
+  const retries = options.retries ?? 2
+  const batchWindowMs = options.batchWindowMs ?? 2
+  const maxBatch = options.maxBatch ?? 100
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000
+  const deliveryTtl = options.deliveryKeyTtlMs ?? 10 * 60_000
+  const sleep = options.sleep ?? defaultSleep
+
+  let delivery: { made: number; pair: Promise<Awaited<ReturnType<typeof generateDeliveryKeyPair>>> } | undefined
+  function deliveryKey() {
+    if (!delivery || Date.now() - delivery.made > deliveryTtl) {
+      delivery = { made: Date.now(), pair: generateDeliveryKeyPair() }
+    }
+    return delivery.pair
+  }
+
+  async function authorization(refresh: boolean): Promise<string | undefined> {
+    if (options.getToken) return `Bearer ${await options.getToken({ refresh })}`
+    if (options.apiKey) return `ApiKey ${options.apiKey}`
+    return undefined
+  }
+
+  /** One JSON request with timeout, retries and a single token refresh. */
+  async function call<T>(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+    let refreshed = false
+    for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw new AbortedError({ cause: signal.reason })
+      const auth = await authorization(refreshed)
+      const headers: Record<string, string> = { accept: 'application/json' }
+      if (auth) headers.authorization = auth
+      if (body !== undefined) headers['content-type'] = 'application/json'
+      const timeout = AbortSignal.timeout(timeoutMs)
+      let response: Response
+      try {
+        response = await doFetch(`${base}${API_PREFIX}${path}`, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          redirect: 'manual', // a key service has no business redirecting key material elsewhere
+        })
+      } catch (err) {
+        if (signal?.aborted) throw new AbortedError({ cause: err })
+        const timedOut = timeout.aborted
+        if (attempt < retries) {
+          await sleep(backoff(attempt), signal)
+          continue
+        }
+        throw timedOut
+          ? new KeyProxyError('ERR_PROXY_TIMEOUT', `key proxy did not answer within ${timeoutMs} ms`, { cause: err })
+          : new KeyProxyError('ERR_PROXY_UNAVAILABLE', 'key proxy is unreachable', { cause: err })
+      }
+      if (response.ok) {
+        try {
+          return (await response.json()) as T
+        } catch (err) {
+          throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable response', {
+            cause: err,
+            status: response.status,
+          })
+        }
+      }
+      const error = await readError(response)
+      if (response.status === 401 && !refreshed && options.getToken) {
+        refreshed = true
+        attempt--
+        continue
+      }
+      const retryable = response.status >= 500 || response.status === 429
+      if (retryable && attempt < retries) {
+        const wait = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt)
+        if (wait <= maxRetryAfterMs) {
+          await sleep(wait, signal)
+          continue
+        }
+      }
+      if (retryable && !error.proxyCode) {
+        throw new KeyProxyError('ERR_PROXY_UNAVAILABLE', `key proxy answered ${response.status}`, {
+          status: response.status,
+        })
+      }
+      throw new KeyProxyError(error.proxyCode ?? 'ERR_PROXY_PROTOCOL', error.message, {
+        status: response.status,
+        requestId: error.requestId,
+      })
+    }
+  }
+
+  /** Exponential backoff with full jitter: 0 to 100 ms × 2^attempt, at most 2 s. */
+  function backoff(attempt: number): number {
+    return Math.random() * Math.min(2000, 100 * 2 ** attempt)
+  }
+
+  async function readError(response: Response): Promise<{ proxyCode?: string; message: string; requestId?: string }> {
+    try {
+      const j = (await response.json()) as { error?: { code?: unknown; message?: unknown; requestId?: unknown } }
+      if (typeof j?.error?.code === 'string') {
+        return {
+          proxyCode: j.error.code,
+          message: String(j.error.message ?? j.error.code),
+          requestId: typeof j.error.requestId === 'string' ? j.error.requestId : undefined,
+        }
+      }
+    } catch {}
+    return { message: `key proxy answered ${response.status}` }
+  }
+
+  // --- unwrap: single-flight per (EDEKs, context), batched within a short window ---
+  type Pending = { request: UnwrapRequest; resolve: (r: UnwrapResult) => void }
+  const inFlight = new Map<string, Promise<UnwrapResult>>()
+  let queue: Pending[] = []
+  let timer: ReturnType<typeof setTimeout> | undefined
+
+  function flush(): void {
+    timer = undefined
+    const batch = queue
+    queue = []
+    for (let i = 0; i < batch.length; i += maxBatch) void sendBatch(batch.slice(i, i + maxBatch))
+  }
+
+  async function sendBatch(batch: Pending[], signal?: AbortSignal): Promise<void> {
+    try {
+      const { privateKey, publicJwk } = await deliveryKey()
+      const body = {
+        items: batch.map((p) => ({ edeks: p.request.edeks.map(edekToJson), context: p.request.context })),
+        clientKey: publicJwk,
+        tenant: options.tenant,
+      }
+      const res = await call<BatchUnwrapResponseJson>('POST', '/keys/batch-unwrap', body, signal)
+      if (!Array.isArray(res?.results) || res.results.length !== batch.length) {
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent a batch of the wrong length')
+      }
+      await Promise.all(
+        batch.map(async (p, i) => {
+          const r = res.results[i]!
+          if (!r.ok) {
+            const code = typeof r.error?.code === 'string' ? r.error.code : 'ERR_PROXY_PROTOCOL'
+            return p.resolve({ ok: false, error: new KeyProxyError(code, String(r.error?.message ?? code)) })
+          }
+          try {
+            p.resolve({ ok: true, dek: await unwrapDekFromProxy(r, privateKey) })
+          } catch (err) {
+            p.resolve({
+              ok: false,
+              error: new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable DEK', { cause: err }),
+            })
+          }
+        }),
+      )
+    } catch (err) {
+      const error =
+        err instanceof EnvelopeError
+          ? err
+          : new KeyProxyError('ERR_PROXY_PROTOCOL', 'batch unwrap failed', { cause: err })
+      for (const p of batch) p.resolve({ ok: false, error })
+    }
+  }
+
+  function unwrapOne(request: UnwrapRequest): Promise<UnwrapResult> {
+    const key = cacheKey(request.edeks, request.context)
+    const existing = inFlight.get(key)
+    if (existing) return existing
+    const result = new Promise<UnwrapResult>((resolve) => {
+      queue.push({ request, resolve })
+      if (queue.length >= maxBatch) flush()
+      else if (batchWindowMs <= 0) flush()
+      else if (timer === undefined) timer = setTimeout(flush, batchWindowMs)
+    }).finally(() => inFlight.delete(key))
+    inFlight.set(key, result)
+    return result
+  }
+
+  const client: KeyProxyClient = {
+    async generateDataKey(context: EncryptionContext, opts?: GenerateOptions): Promise<DataKey> {
+      const { privateKey, publicJwk } = await deliveryKey()
+      const res = await call<GenerateResponseJson>(
+        'POST',
+        '/keys/generate',
+        { context, clientKey: publicJwk, tenant: options.tenant },
+        opts?.signal,
+      )
+      const edek = edekFromJson(res?.edek)
+      if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
+      try {
+        return { dek: await unwrapDekFromProxy(res, privateKey), edeks: [edek] }
+      } catch (err) {
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable DEK', { cause: err })
+      }
+    },
+
+    async unwrapDataKey(
+      edeks: readonly Edek[],
+      context: EncryptionContext,
+      opts?: ProviderCallOptions,
+    ): Promise<CryptoKey> {
+      if (opts?.signal?.aborted) throw new AbortedError({ cause: opts.signal.reason })
+      const r = await unwrapOne({ edeks, context })
+      if (!r.ok) throw r.error
+      return r.dek
+    },
+
+    async unwrapDataKeys(requests: readonly UnwrapRequest[]): Promise<UnwrapResult[]> {
+      return Promise.all(requests.map((r) => unwrapOne(r)))
+    },
+
+    async rekey(edeks, context, opts) {
+      const body = {
+        edeks: edeks.map(edekToJson) as EdekJson[],
+        context,
+        toTenant: opts?.toTenant,
+        tenant: options.tenant,
+      }
+      const res = await call<RekeyResponseJson>('POST', '/keys/rekey', body, opts?.signal)
+      const edek = edekFromJson(res?.edek)
+      if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
+      return edek
+    },
+
+    health(opts) {
+      return call<{ status: string }>('GET', '/health', undefined, opts?.signal)
+    },
+  }
+  return client
+}

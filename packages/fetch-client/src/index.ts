@@ -1,0 +1,7 @@
+/**
+ * `@envelope/fetch-client`: a KeyProvider that gets data keys from the envelope key proxy over fetch.
+ * @module
+ */
+export { createKeyProxyClient, type KeyProxyClient, type KeyProxyClientOptions } from './client.ts'
+export { KeyProxyError } from './errors.ts'
+export * as protocol from './protocol.ts'

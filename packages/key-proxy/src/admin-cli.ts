@@ -1,0 +1,84 @@
+// envelope-admin: key administration against a running proxy, with an admin API key.
+import { readFileSync } from 'node:fs'
+
+const HELP = `usage: envelope-admin <command> <tenant> [options]
+
+commands:
+  create              create the tenant's key (version 1)
+  describe            show the key's state and versions
+  rotate              add a version and make it primary (old versions still unwrap)
+  disable | enable    refuse / allow use of the key
+  schedule-deletion   schedule crypto-shredding after --days N (default 30)
+  cancel-deletion     cancel a scheduled deletion (the key stays disabled)
+  destroy             erase the key's material once its waiting period is over
+
+options:
+  --key NAME          key name (default: default)
+  --url URL           proxy URL (default: $ENVELOPE_PROXY_URL or http://127.0.0.1:7777)
+  --admin-key-file F  file holding the admin API key (default: $ENVELOPE_DATA_DIR/admin.key or .envelope-data/admin.key)
+  --days N            waiting period for schedule-deletion
+  -h, --help          this help
+
+The admin key may also come from $ENVELOPE_ADMIN_KEY. Exit code 0 on success, 1 on a refusal (its code is
+printed), 2 on a usage error.`
+
+const args = process.argv.slice(2)
+const flag = (name: string) => {
+  const i = args.indexOf(name)
+  if (i < 0) return undefined
+  const v = args[i + 1]
+  args.splice(i, 2)
+  return v
+}
+if (args.includes('-h') || args.includes('--help') || args.length === 0) {
+  console.log(HELP)
+  process.exit(args.length === 0 ? 2 : 0)
+}
+const key = flag('--key') ?? 'default'
+const url = (flag('--url') ?? process.env.ENVELOPE_PROXY_URL ?? 'http://127.0.0.1:7777').replace(/\/+$/, '')
+const keyFile = flag('--admin-key-file') ?? `${process.env.ENVELOPE_DATA_DIR ?? '.envelope-data'}/admin.key`
+const days = flag('--days')
+const [command, tenant] = args
+const commands = [
+  'create',
+  'describe',
+  'rotate',
+  'disable',
+  'enable',
+  'schedule-deletion',
+  'cancel-deletion',
+  'destroy',
+]
+if (!command || !commands.includes(command) || !tenant) {
+  console.error(`envelope-admin: expected <command> <tenant>\n\n${HELP}`)
+  process.exit(2)
+}
+
+let adminKey = process.env.ENVELOPE_ADMIN_KEY
+if (!adminKey) {
+  try {
+    adminKey = readFileSync(keyFile, 'utf8').trim()
+  } catch {
+    console.error(`envelope-admin: no admin key (set ENVELOPE_ADMIN_KEY or --admin-key-file; tried ${keyFile})`)
+    process.exit(2)
+  }
+}
+
+const path = `/v1/admin/tenants/${encodeURIComponent(tenant)}/keys/${encodeURIComponent(key)}${command === 'describe' ? '' : `/${command}`}`
+try {
+  const res = await fetch(`${url}${path}`, {
+    method: command === 'describe' ? 'GET' : 'POST',
+    headers: { authorization: `ApiKey ${adminKey}`, 'content-type': 'application/json' },
+    body: command === 'describe' ? undefined : JSON.stringify(days ? { waitingDays: Number(days) } : {}),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const body = await res.json().catch(() => ({}))
+  if (!res.ok) {
+    console.error(`${body?.error?.code ?? `HTTP ${res.status}`}: ${body?.error?.message ?? ''}`)
+    process.exit(1)
+  }
+  console.log(JSON.stringify(body, null, 2))
+} catch (err) {
+  console.error(`envelope-admin: cannot reach the proxy at ${url}: ${(err as Error).message}`)
+  process.exit(1)
+}

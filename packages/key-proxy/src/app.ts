@@ -1,0 +1,381 @@
+/**
+ * The key proxy as a web-standard handler (`app.fetch: Request → Response`), portable across Node, Deno and
+ * Bun; the serve-*.ts entries only bind it to a socket. Routes and codes: docs/key-proxy-api.md.
+ * @module
+ */
+import { type EncryptionContext, EnvelopeError, encodeContext } from '@envelope/core'
+import {
+  edekFromJson,
+  edekToJson,
+  importDeliveryPublicKey,
+  type WrappedDek,
+  wrapDekForClient,
+} from '@envelope/fetch-client/protocol'
+import { type Context, Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import type { AuditLine, AuditSink } from './audit.ts'
+import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
+import { PROXY_ERRORS, ProxyError } from './errors.ts'
+import type { KmsBackend } from './kms/backend.ts'
+import { contextHash } from './kms/edek-jwe.ts'
+
+export interface AppOptions {
+  readonly kms: KmsBackend
+  readonly auth: AuthConfig
+  readonly audit: AuditSink
+  /** Largest request body, in bytes. Default 1 MiB. */
+  readonly maxBodyBytes?: number
+  /** Most items in one batch request. Default 1000. */
+  readonly maxBatch?: number
+  /** Browser origins allowed to call the data-key routes (CORS). Default none. */
+  readonly corsOrigins?: readonly string[]
+}
+
+/** The CMK a tenant's data keys are made with (one named key per tenant in this version). */
+export const DEFAULT_KEY = 'default'
+
+type Vars = { Variables: { requestId: string } }
+
+function context(value: unknown): EncryptionContext {
+  try {
+    encodeContext(value as EncryptionContext)
+    return value as EncryptionContext
+  } catch (err) {
+    throw new ProxyError('ERR_BAD_REQUEST', `"context": ${(err as Error).message}`)
+  }
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown
+  try {
+    body = await c.req.json()
+  } catch {
+    throw new ProxyError('ERR_BAD_REQUEST', 'request body is not JSON')
+  }
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new ProxyError('ERR_BAD_REQUEST', 'request body must be a JSON object')
+  return body as Record<string, unknown>
+}
+
+function errorJson(err: unknown, requestId: string) {
+  const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
+  return { status: e.status, body: { error: { code: e.code, message: e.message, requestId } } }
+}
+
+export function createApp(options: AppOptions): Hono<Vars> {
+  const { kms, audit } = options
+  const maxBatch = options.maxBatch ?? 1000
+  const authenticate = createAuthenticator(options.auth)
+  const app = new Hono<Vars>()
+
+  app.use('*', async (c, next) => {
+    c.set('requestId', crypto.randomUUID())
+    c.header('x-request-id', c.get('requestId'))
+    await next()
+  })
+  if (options.corsOrigins?.length) {
+    app.use(
+      '/v1/keys/*',
+      cors({ origin: [...options.corsOrigins], allowHeaders: ['authorization', 'content-type'], maxAge: 600 }),
+    )
+  }
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes ?? 1 << 20,
+      onError: (c) =>
+        c.json(
+          {
+            error: { code: 'ERR_BODY_TOO_LARGE', message: 'request body is too large', requestId: c.get('requestId') },
+          },
+          413,
+        ),
+    }),
+  )
+  app.onError((err, c) => {
+    if (!(err instanceof ProxyError))
+      console.error(`[key-proxy] ${c.get('requestId')} internal error:`, err instanceof Error ? err.message : err)
+    const { status, body } = errorJson(err, c.get('requestId'))
+    return c.json(body, status as 400)
+  })
+  app.notFound((c) =>
+    c.json({ error: { code: 'ERR_NOT_FOUND', message: 'no such route', requestId: c.get('requestId') } }, 404),
+  )
+
+  const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): void =>
+    audit({
+      time: new Date().toISOString(),
+      requestId: c.get('requestId'),
+      tenant: null,
+      keyId: null,
+      keyVersion: null,
+      caller: null,
+      contextHash: null,
+      ...fields,
+    })
+
+  const outcome = (err: unknown) => (err instanceof EnvelopeError ? err.code : 'ERR_INTERNAL')
+
+  /** Authenticates and audits a refusal before any body is trusted. */
+  async function caller(c: Context<Vars>, action: AuditLine['action'], admin = false): Promise<Caller> {
+    try {
+      return await authenticate(c.req.header('authorization'), admin)
+    } catch (err) {
+      line(c, { action, outcome: outcome(err) })
+      throw err
+    }
+  }
+
+  /** The tenant a request acts for; a refusal is audited like any other. */
+  function tenantOf(c: Context<Vars>, who: Caller, action: AuditLine['action'], requested: unknown): string {
+    try {
+      return tenantFor(who, requested)
+    } catch (err) {
+      line(c, {
+        action,
+        tenant: typeof requested === 'string' ? requested : null,
+        caller: who.id,
+        outcome: outcome(err),
+      })
+      throw err
+    }
+  }
+
+  async function clientKey(value: unknown): Promise<CryptoKey> {
+    const key = await importDeliveryPublicKey(value)
+    if (!key) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
+    return key
+  }
+
+  // --- health ---
+  app.get('/v1/health', (c) => c.json({ status: 'ok' }))
+  app.get('/v1/ready', async (c) => {
+    try {
+      await kms.describe('__readiness__', DEFAULT_KEY).catch((err) => {
+        if (!(err instanceof ProxyError && err.code === 'ERR_KEY_NOT_FOUND')) throw err
+      })
+      return c.json({ status: 'ready' })
+    } catch {
+      return c.json(
+        {
+          error: {
+            code: 'ERR_KMS_UNAVAILABLE',
+            message: 'KMS backend is not reachable',
+            requestId: c.get('requestId'),
+          },
+        },
+        503,
+      )
+    }
+  })
+
+  // --- data keys ---
+  async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, key: CryptoKey) {
+    const hash = await contextHash(ctx)
+    try {
+      const { dek, edek } = await kms.generate(tenant, DEFAULT_KEY, ctx)
+      try {
+        const wrapped = await wrapDekForClient(dek, key)
+        line(c, {
+          action: 'generate',
+          tenant,
+          keyId: edek.keyId,
+          keyVersion: edek.keyVersion,
+          caller: who.id,
+          outcome: 'ok',
+          contextHash: hash,
+        })
+        return { edek: edekToJson(edek), ...wrapped }
+      } finally {
+        dek.fill(0)
+      }
+    } catch (err) {
+      line(c, {
+        action: 'generate',
+        tenant,
+        keyId: `${tenant}/${DEFAULT_KEY}`,
+        caller: who.id,
+        outcome: outcome(err),
+        contextHash: hash,
+      })
+      throw err
+    }
+  }
+
+  async function unwrapOne(
+    c: Context<Vars>,
+    who: Caller,
+    tenant: string,
+    item: unknown,
+    key: CryptoKey,
+  ): Promise<WrappedDek> {
+    const it = item as { edeks?: unknown; context?: unknown } | null
+    const ctx = context(it?.context)
+    const hash = await contextHash(ctx)
+    const edeks = Array.isArray(it?.edeks) ? it.edeks.map(edekFromJson) : []
+    const edek = edeks.find((e) => e?.providerId === kms.providerId)
+    try {
+      if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      const { dek, keyVersion } = await kms.unwrap(tenant, edek, ctx)
+      try {
+        const wrapped = await wrapDekForClient(dek, key)
+        line(c, {
+          action: 'unwrap',
+          tenant,
+          keyId: edek.keyId,
+          keyVersion,
+          caller: who.id,
+          outcome: 'ok',
+          contextHash: hash,
+        })
+        return wrapped
+      } finally {
+        dek.fill(0)
+      }
+    } catch (err) {
+      line(c, {
+        action: 'unwrap',
+        tenant,
+        keyId: edek?.keyId ?? null,
+        keyVersion: edek?.keyVersion ?? null,
+        caller: who.id,
+        outcome: outcome(err),
+        contextHash: hash,
+      })
+      throw err
+    }
+  }
+
+  function items(body: Record<string, unknown>): unknown[] {
+    if (!Array.isArray(body.items) || body.items.length === 0)
+      throw new ProxyError('ERR_BAD_REQUEST', '"items" must be a non-empty array')
+    if (body.items.length > maxBatch) throw new ProxyError('ERR_BATCH_TOO_LARGE', `at most ${maxBatch} items per batch`)
+    return body.items
+  }
+
+  /** Runs every item; one item's refusal is its own result, never the batch's. */
+  async function settle<T>(list: unknown[], run: (item: unknown) => Promise<T>) {
+    return Promise.all(
+      list.map((item) =>
+        run(item).then(
+          (r) => ({ ok: true as const, ...r }),
+          (err) => {
+            const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
+            return { ok: false as const, error: { code: e.code, message: e.message } }
+          },
+        ),
+      ),
+    )
+  }
+
+  app.post('/v1/keys/generate', async (c) => {
+    const who = await caller(c, 'generate')
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, who, 'generate', body.tenant)
+    return c.json(await generateOne(c, who, tenant, context(body.context ?? {}), await clientKey(body.clientKey)))
+  })
+
+  app.post('/v1/keys/batch-generate', async (c) => {
+    const who = await caller(c, 'generate')
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, who, 'generate', body.tenant)
+    const key = await clientKey(body.clientKey)
+    const results = await settle(items(body), (item) =>
+      generateOne(c, who, tenant, context((item as { context?: unknown })?.context ?? {}), key),
+    )
+    return c.json({ results })
+  })
+
+  app.post('/v1/keys/unwrap', async (c) => {
+    const who = await caller(c, 'unwrap')
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, who, 'unwrap', body.tenant)
+    return c.json(await unwrapOne(c, who, tenant, body, await clientKey(body.clientKey)))
+  })
+
+  app.post('/v1/keys/batch-unwrap', async (c) => {
+    const who = await caller(c, 'unwrap')
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, who, 'unwrap', body.tenant)
+    const key = await clientKey(body.clientKey)
+    return c.json({ results: await settle(items(body), (item) => unwrapOne(c, who, tenant, item, key)) })
+  })
+
+  app.post('/v1/keys/rekey', async (c) => {
+    const who = await caller(c, 'rekey')
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, who, 'rekey', body.tenant)
+    const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, who, 'rekey', body.toTenant)
+    const ctx = context(body.context ?? {})
+    const hash = await contextHash(ctx)
+    const edek = (Array.isArray(body.edeks) ? body.edeks.map(edekFromJson) : []).find(
+      (e) => e?.providerId === kms.providerId,
+    )
+    try {
+      if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      const next = await kms.rewrap(tenant, edek, ctx, toTenant)
+      line(c, {
+        action: 'rekey',
+        tenant,
+        keyId: edek.keyId,
+        keyVersion: edek.keyVersion,
+        caller: who.id,
+        outcome: 'ok',
+        contextHash: hash,
+        toTenant,
+      })
+      return c.json({ edek: edekToJson(next) })
+    } catch (err) {
+      line(c, {
+        action: 'rekey',
+        tenant,
+        keyId: edek?.keyId ?? null,
+        keyVersion: edek?.keyVersion ?? null,
+        caller: who.id,
+        outcome: outcome(err),
+        contextHash: hash,
+        toTenant,
+      })
+      throw err
+    }
+  })
+
+  // --- administration (admin API keys only) ---
+  const adminActions = {
+    create: (t: string, k: string) => kms.createKey(t, k),
+    rotate: (t: string, k: string) => kms.rotate(t, k),
+    disable: (t: string, k: string) => kms.setEnabled(t, k, false),
+    enable: (t: string, k: string) => kms.setEnabled(t, k, true),
+    'cancel-deletion': (t: string, k: string) => kms.cancelDeletion(t, k),
+    destroy: (t: string, k: string) => kms.destroy(t, k),
+  } as const
+
+  async function admin(c: Context<Vars>, action: string, run: (tenant: string, key: string) => Promise<unknown>) {
+    const who = await caller(c, `admin.${action}`, true)
+    const tenant = c.req.param('tenant')!
+    const key = c.req.param('key') ?? DEFAULT_KEY
+    try {
+      const info = await run(tenant, key)
+      line(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id, outcome: 'ok' })
+      return c.json(info as object)
+    } catch (err) {
+      line(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id, outcome: outcome(err) })
+      throw err
+    }
+  }
+
+  app.get('/v1/admin/tenants/:tenant/keys/:key', (c) => admin(c, 'describe', (t, k) => kms.describe(t, k)))
+  for (const [name, run] of Object.entries(adminActions)) {
+    app.post(`/v1/admin/tenants/:tenant/keys/:key/${name}`, (c) => admin(c, name, run))
+  }
+  app.post('/v1/admin/tenants/:tenant/keys/:key/schedule-deletion', async (c) => {
+    const body = await jsonBody(c).catch(() => ({}) as Record<string, unknown>)
+    const days = body.waitingDays === undefined ? 30 : Number(body.waitingDays)
+    return admin(c, 'schedule-deletion', (t, k) => kms.scheduleDeletion(t, k, days))
+  })
+
+  return app
+}
+
+export { PROXY_ERRORS }

@@ -1,0 +1,157 @@
+/**
+ * Who is calling, and for which tenant. Services use API keys (`Authorization: ApiKey <key>`), stored only as
+ * SHA-256 hashes, each allowed a list of tenants; several may be active at once, for rotation. End users use JWTs
+ * (`Authorization: Bearer <jwt>`) verified with jose against the configured JWKS: signature, algorithm allow-list
+ * (never `none`), issuer, audience, expiry, and a tenant claim. Admin routes take admin API keys only.
+ * @module
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose'
+import { ProxyError } from './errors.ts'
+
+export interface ApiKeyConfig {
+  /** A name for the key in audit lines (never the key). */
+  readonly id: string
+  /** Hex SHA-256 of the key. */
+  readonly sha256: string
+  /** Tenants it may act for; `["*"]` for all. */
+  readonly tenants: readonly string[]
+}
+
+export interface JwtConfig {
+  /** A JWKS ({ keys: [...] }) held in configuration, or `jwksUrl`. */
+  readonly jwks?: { keys: object[] }
+  readonly jwksUrl?: string
+  readonly issuer: string
+  readonly audience: string
+  /** Claim naming the tenant. Default `tenant`. */
+  readonly tenantClaim?: string
+  /** Accepted algorithms. Default `["ES256", "EdDSA", "RS256"]`. */
+  readonly algorithms?: readonly string[]
+}
+
+export interface AuthConfig {
+  readonly apiKeys?: readonly ApiKeyConfig[]
+  readonly adminKeys?: readonly Omit<ApiKeyConfig, 'tenants'>[]
+  readonly jwt?: JwtConfig
+}
+
+/** A verified caller. */
+export interface Caller {
+  /** For audit: `apikey:<id>`, `jwt:<sub>` or `admin:<id>`. */
+  readonly id: string
+  readonly tenants: readonly string[] | '*'
+  readonly admin: boolean
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Compares hex digests without an early exit. */
+function sameHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  let diff = 0
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return diff === 0
+}
+
+export function createAuthenticator(config: AuthConfig) {
+  const jwt = config.jwt
+  let keySet: JWTVerifyGetKey | undefined
+  if (jwt?.jwks) keySet = createLocalJWKSet(jwt.jwks as Parameters<typeof createLocalJWKSet>[0])
+  else if (jwt?.jwksUrl) keySet = createRemoteJWKSet(new URL(jwt.jwksUrl))
+  const algorithms = [...(jwt?.algorithms ?? ['ES256', 'EdDSA', 'RS256'])]
+
+  async function verifyJwt(token: string): Promise<Caller> {
+    if (!jwt || !keySet) throw new ProxyError('ERR_UNAUTHENTICATED', 'this proxy does not accept JWTs')
+    let alg: unknown
+    try {
+      alg = decodeProtectedHeader(token).alg
+    } catch {
+      throw new ProxyError('ERR_TOKEN_INVALID', 'token is not a JWT')
+    }
+    if (alg === 'none' || typeof alg !== 'string' || !algorithms.includes(alg)) {
+      throw new ProxyError('ERR_TOKEN_ALG_UNSUPPORTED', `token algorithm ${String(alg)} is not accepted`)
+    }
+    try {
+      const { payload } = await jwtVerify(token, keySet, {
+        issuer: jwt.issuer,
+        audience: jwt.audience,
+        algorithms,
+        requiredClaims: ['exp'],
+      })
+      const tenant = payload[jwt.tenantClaim ?? 'tenant']
+      if (typeof tenant !== 'string' || tenant === '')
+        throw new ProxyError('ERR_TOKEN_NO_TENANT', 'token names no tenant')
+      return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin: false }
+    } catch (err) {
+      if (err instanceof ProxyError) throw err
+      if (err instanceof joseErrors.JWTExpired) throw new ProxyError('ERR_TOKEN_EXPIRED', 'token has expired')
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        if (err.claim === 'aud') throw new ProxyError('ERR_TOKEN_AUDIENCE', 'token is for another audience')
+        if (err.claim === 'iss') throw new ProxyError('ERR_TOKEN_ISSUER', 'token is from another issuer')
+        throw new ProxyError('ERR_TOKEN_INVALID', `token claim "${err.claim}" is invalid`)
+      }
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+        throw new ProxyError('ERR_TOKEN_SIGNATURE', 'token signature is invalid')
+      if (err instanceof joseErrors.JOSEAlgNotAllowed)
+        throw new ProxyError('ERR_TOKEN_ALG_UNSUPPORTED', 'token algorithm is not accepted')
+      throw new ProxyError('ERR_TOKEN_INVALID', 'token is invalid', { cause: err })
+    }
+  }
+
+  /** Verifies the Authorization header; admin routes pass `admin: true`. */
+  return async function authenticate(header: string | undefined, admin = false): Promise<Caller> {
+    if (!header) throw new ProxyError('ERR_UNAUTHENTICATED', 'no credentials')
+    const [scheme, value] = [header.slice(0, header.indexOf(' ')), header.slice(header.indexOf(' ') + 1).trim()]
+    if (/^bearer$/i.test(scheme)) {
+      if (admin) throw new ProxyError('ERR_ADMIN_REQUIRED', 'admin routes take an admin API key')
+      return verifyJwt(value)
+    }
+    if (/^apikey$/i.test(scheme) && value) {
+      const hash = await sha256Hex(value)
+      const adminKey = config.adminKeys?.find((k) => sameHex(k.sha256.toLowerCase(), hash))
+      if (admin) {
+        if (!adminKey)
+          throw new ProxyError(
+            config.apiKeys?.some((k) => sameHex(k.sha256.toLowerCase(), hash))
+              ? 'ERR_ADMIN_REQUIRED'
+              : 'ERR_API_KEY_UNKNOWN',
+            'not an admin key',
+          )
+        return { id: `admin:${adminKey.id}`, tenants: '*', admin: true }
+      }
+      const key = config.apiKeys?.find((k) => sameHex(k.sha256.toLowerCase(), hash))
+      if (!key)
+        throw new ProxyError(
+          adminKey ? 'ERR_TENANT_FORBIDDEN' : 'ERR_API_KEY_UNKNOWN',
+          adminKey ? 'admin keys do not use data keys' : 'unknown API key',
+        )
+      return { id: `apikey:${key.id}`, tenants: key.tenants.includes('*') ? '*' : key.tenants, admin: false }
+    }
+    throw new ProxyError('ERR_UNAUTHENTICATED', 'unsupported Authorization scheme')
+  }
+}
+
+/** The tenant a request acts for: the JWT's, or the one named in the body among the API key's tenants. */
+export function tenantFor(caller: Caller, requested: unknown): string {
+  if (requested !== undefined && typeof requested !== 'string')
+    throw new ProxyError('ERR_BAD_REQUEST', '"tenant" must be a string')
+  if (caller.tenants !== '*' && caller.tenants.length === 1 && requested === undefined) return caller.tenants[0]!
+  if (requested === undefined)
+    throw new ProxyError('ERR_BAD_REQUEST', 'this credential serves several tenants: name one in "tenant"')
+  if (caller.tenants !== '*' && !caller.tenants.includes(requested)) {
+    throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to act for tenant "${requested}"`)
+  }
+  return requested
+}
+
+export { sha256Hex }

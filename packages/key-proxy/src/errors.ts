@@ -1,0 +1,50 @@
+import { EnvelopeError } from '@envelope/core'
+
+/** Every code the proxy answers with, and its HTTP status (docs/key-proxy-api.md lists them all). */
+export const PROXY_ERRORS = {
+  ERR_BAD_REQUEST: 400,
+  ERR_EDEK_INVALID: 400,
+  ERR_EDEK_CONTEXT_MISMATCH: 400,
+  ERR_UNAUTHENTICATED: 401,
+  ERR_API_KEY_UNKNOWN: 401,
+  ERR_TOKEN_INVALID: 401,
+  ERR_TOKEN_SIGNATURE: 401,
+  ERR_TOKEN_ALG_UNSUPPORTED: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_TOKEN_AUDIENCE: 401,
+  ERR_TOKEN_ISSUER: 401,
+  ERR_TOKEN_NO_TENANT: 401,
+  ERR_TENANT_FORBIDDEN: 403,
+  ERR_ADMIN_REQUIRED: 403,
+  ERR_NOT_FOUND: 404,
+  ERR_KEY_NOT_FOUND: 404,
+  ERR_KEY_EXISTS: 409,
+  ERR_KEY_DISABLED: 409,
+  ERR_KEY_PENDING_DELETION: 409,
+  ERR_KEY_STATE: 409,
+  ERR_KEY_DESTROYED: 410,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_BATCH_TOO_LARGE: 413,
+  ERR_INTERNAL: 500,
+  ERR_KMS_UNAVAILABLE: 503,
+} as const
+
+export type ProxyErrorCode = keyof typeof PROXY_ERRORS
+
+/** A refusal the proxy turns into `{ error: { code, message, requestId } }` with the code's HTTP status. */
+export class ProxyError extends EnvelopeError {
+  declare readonly code: ProxyErrorCode
+  get status(): number {
+    return PROXY_ERRORS[this.code]
+  }
+  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+  }
+}
+
+/** Bad configuration: the proxy refuses to start and says which setting is wrong. Code `ERR_CONFIG`. */
+export class ConfigError extends EnvelopeError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIG', message, options)
+  }
+}

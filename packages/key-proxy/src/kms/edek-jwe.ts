@@ -1,0 +1,69 @@
+/**
+ * The local KMS's EDEK: a compact JWE (RFC 7516) with `alg: A256GCMKW`, `enc: A256GCM` under one version of a
+ * tenant's CMK, so a DEK can be recovered with the CMK and any JOSE library (docs/key-proxy-api.md, "EDEK
+ * format"). The protected header names the key (`kid: "<tenant>/<key>#<version>"`) and carries `ctx`, the
+ * base64url SHA-256 of the canonical encryption context: being in the protected header, it is authenticated,
+ * so the EDEK only opens for the context it was made for.
+ * @module
+ */
+import { type EncryptionContext, encodeContext } from '@envelope/core'
+import { toBase64url } from '@envelope/fetch-client/protocol'
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose'
+
+export interface EdekHeader {
+  readonly tenant: string
+  readonly keyName: string
+  readonly version: number
+  readonly ctx: string
+}
+
+export async function contextHash(context: EncryptionContext): Promise<string> {
+  return toBase64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encodeContext(context))))
+}
+
+export function kidOf(tenant: string, keyName: string, version: number): string {
+  return `${tenant}/${keyName}#${version}`
+}
+
+export async function sealEdek(
+  dek: Uint8Array,
+  cmk: Uint8Array,
+  tenant: string,
+  keyName: string,
+  version: number,
+  context: EncryptionContext,
+): Promise<string> {
+  return new CompactEncrypt(dek)
+    .setProtectedHeader({
+      alg: 'A256GCMKW',
+      enc: 'A256GCM',
+      kid: kidOf(tenant, keyName, version),
+      ctx: await contextHash(context),
+    })
+    .encrypt(cmk)
+}
+
+/** Reads the (not yet authenticated) header of a JWE EDEK; undefined when it is not one of ours. */
+export function readEdekHeader(jwe: string): EdekHeader | undefined {
+  try {
+    const h = decodeProtectedHeader(jwe)
+    const m = typeof h.kid === 'string' ? /^([^/#]+)\/([^/#]+)#(\d{1,9})$/.exec(h.kid) : null
+    if (!m || h.alg !== 'A256GCMKW' || h.enc !== 'A256GCM' || typeof h.ctx !== 'string') return undefined
+    return { tenant: m[1]!, keyName: m[2]!, version: Number(m[3]), ctx: h.ctx }
+  } catch {
+    return undefined
+  }
+}
+
+/** Decrypts a JWE EDEK; undefined when it does not authenticate under `cmk`. */
+export async function openEdek(jwe: string, cmk: Uint8Array): Promise<Uint8Array | undefined> {
+  try {
+    const { plaintext } = await compactDecrypt(jwe, cmk, {
+      keyManagementAlgorithms: ['A256GCMKW'],
+      contentEncryptionAlgorithms: ['A256GCM'],
+    })
+    return plaintext
+  } catch {
+    return undefined
+  }
+}

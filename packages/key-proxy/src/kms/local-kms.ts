@@ -1,0 +1,270 @@
+/**
+ * The embedded KMS: tenants' CMKs (32-byte AES keys with versions) kept in one JSON file, each version's
+ * material sealed with AES-256-GCM under a root key, so the file alone reveals no key. EDEKs are JWEs
+ * (edek-jwe.ts). Key states follow AWS KMS: enabled, disabled, pending deletion (with a waiting period; unwrap
+ * refused), destroyed (material erased: crypto-shredding).
+ * @module
+ */
+import type { Edek, EncryptionContext } from '@envelope/core'
+import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
+import { ProxyError } from '../errors.ts'
+import type { KeyInfo, KeyState, KmsBackend } from './backend.ts'
+import { contextHash, kidOf, openEdek, readEdekHeader, sealEdek } from './edek-jwe.ts'
+import { KeyFile } from './key-file.ts'
+
+export const LOCAL_PROVIDER_ID = 'envelope-local-kms'
+
+interface StoredKey {
+  state: KeyState
+  primary: number
+  deletionDate?: string
+  /** version → base64url(iv ‖ AES-GCM(root, material)); removed when destroyed. */
+  versions: Record<string, { created: string; sealed?: string }>
+}
+interface StoredKeys {
+  format: 'envelope-local-kms/1'
+  tenants: Record<string, Record<string, StoredKey>>
+}
+
+const NAME = /^[A-Za-z0-9._-]{1,64}$/
+
+export interface LocalKmsOptions {
+  /** Path of the key file. */
+  readonly file: string
+  /** The 32-byte root key that seals key material at rest. */
+  readonly rootKey: Uint8Array
+  /** Shortest deletion waiting period accepted, in days (AWS: 7). */
+  readonly minDeletionDays?: number
+  /** Clock, for tests. */
+  readonly now?: () => Date
+}
+
+export class LocalKms implements KmsBackend {
+  readonly providerId = LOCAL_PROVIDER_ID
+  private readonly file: KeyFile<StoredKeys>
+  private readonly root: Promise<CryptoKey>
+  private readonly minDeletionDays: number
+  private readonly now: () => Date
+  private readonly material = new Map<string, Uint8Array>() // sealed string → unsealed material
+  private writing: Promise<unknown> = Promise.resolve()
+
+  constructor(options: LocalKmsOptions) {
+    this.file = new KeyFile<StoredKeys>(options.file, () => ({ format: 'envelope-local-kms/1', tenants: {} }))
+    this.root = crypto.subtle.importKey('raw', options.rootKey as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
+      'encrypt',
+      'decrypt',
+    ])
+    this.minDeletionDays = options.minDeletionDays ?? 7
+    this.now = options.now ?? (() => new Date())
+  }
+
+  // --- material ---
+  private async seal(material: Uint8Array, kid: string): Promise<string> {
+    const iv = crypto.getRandomValues(new Uint8Array(12))
+    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
+    const ct = await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv, additionalData: aad },
+      await this.root,
+      material as Uint8Array<ArrayBuffer>,
+    )
+    const out = new Uint8Array(12 + ct.byteLength)
+    out.set(iv)
+    out.set(new Uint8Array(ct), 12)
+    return toBase64url(out)
+  }
+
+  private async unseal(sealed: string, kid: string): Promise<Uint8Array> {
+    const hit = this.material.get(sealed)
+    if (hit) return hit
+    const bytes = fromBase64url(sealed)
+    if (!bytes || bytes.length < 28) throw new ProxyError('ERR_INTERNAL', 'key file entry is damaged')
+    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
+    let material: Uint8Array
+    try {
+      const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12), additionalData: aad }
+      material = new Uint8Array(await crypto.subtle.decrypt(params, await this.root, bytes.subarray(12)))
+    } catch (err) {
+      throw new ProxyError('ERR_KMS_UNAVAILABLE', 'key material does not open under the root key (wrong root key?)', {
+        cause: err,
+      })
+    }
+    this.material.set(sealed, material)
+    return material
+  }
+
+  // --- state ---
+  private key(tenant: string, keyName: string): StoredKey {
+    const k = this.file.read().tenants[tenant]?.[keyName]
+    if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+    return k
+  }
+
+  /** A key past its deletion date is destroyed on first touch, as a KMS would at the end of the waiting period. */
+  private async usable(tenant: string, keyName: string): Promise<StoredKey> {
+    let k = this.key(tenant, keyName)
+    if (k.state === 'pending_deletion' && k.deletionDate && this.now() >= new Date(k.deletionDate)) {
+      await this.destroy(tenant, keyName)
+      k = this.key(tenant, keyName)
+    }
+    if (k.state === 'disabled') throw new ProxyError('ERR_KEY_DISABLED', `key "${tenant}/${keyName}" is disabled`)
+    if (k.state === 'pending_deletion') {
+      throw new ProxyError('ERR_KEY_PENDING_DELETION', `key "${tenant}/${keyName}" is scheduled for deletion`)
+    }
+    if (k.state === 'destroyed') throw new ProxyError('ERR_KEY_DESTROYED', `key "${tenant}/${keyName}" was destroyed`)
+    return k
+  }
+
+  private info(tenant: string, keyName: string, k: StoredKey): KeyInfo {
+    return {
+      tenant,
+      keyName,
+      state: k.state,
+      primaryVersion: k.primary,
+      versions: Object.keys(k.versions).map(Number),
+      ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
+    }
+  }
+
+  /** Read-modify-write of the key file, one at a time in this process. */
+  private update(
+    tenant: string,
+    keyName: string,
+    change: (k: StoredKey | undefined) => Promise<StoredKey>,
+  ): Promise<KeyInfo> {
+    const run = this.writing.then(async () => {
+      const all = structuredClone(this.file.read())
+      const next = await change(all.tenants[tenant]?.[keyName])
+      all.tenants[tenant] = { ...all.tenants[tenant], [keyName]: next }
+      this.file.write(all)
+      return this.info(tenant, keyName, next)
+    })
+    this.writing = run.catch(() => {})
+    return run
+  }
+
+  // --- KmsBackend ---
+  async generate(tenant: string, keyName: string, context: EncryptionContext) {
+    const dek = crypto.getRandomValues(new Uint8Array(32))
+    return { dek, edek: await this.wrapFor(dek, tenant, keyName, context) }
+  }
+
+  async unwrap(tenant: string, edek: Edek, context: EncryptionContext) {
+    if (edek.providerId !== LOCAL_PROVIDER_ID) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not from this KMS')
+    let jwe: string
+    try {
+      jwe = new TextDecoder('utf-8', { fatal: true }).decode(edek.ciphertext)
+    } catch {
+      throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a JWE')
+    }
+    const h = readEdekHeader(jwe)
+    if (!h || edek.keyId !== `${h.tenant}/${h.keyName}` || edek.keyVersion !== String(h.version)) {
+      throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a well-formed JWE of this KMS')
+    }
+    if (h.tenant !== tenant) throw new ProxyError('ERR_TENANT_FORBIDDEN', 'EDEK belongs to another tenant')
+    const k = await this.usable(h.tenant, h.keyName)
+    const sealed = k.versions[h.version]?.sealed
+    if (!sealed) throw new ProxyError('ERR_EDEK_INVALID', `key version ${h.version} does not exist`)
+    if (h.ctx !== (await contextHash(context))) {
+      throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
+    }
+    const dek = await openEdek(jwe, await this.unseal(sealed, kidOf(h.tenant, h.keyName, h.version)))
+    if (dek?.length !== 32) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK does not authenticate')
+    return { dek, keyVersion: String(h.version) }
+  }
+
+  async rewrap(tenant: string, edek: Edek, context: EncryptionContext, toTenant = tenant) {
+    const { dek } = await this.unwrap(tenant, edek, context)
+    try {
+      const keyName = edek.keyId.split('/')[1]!
+      return await this.wrapFor(dek, toTenant, toTenant === tenant ? keyName : 'default', context)
+    } finally {
+      dek.fill(0)
+    }
+  }
+
+  /** An EDEK of `dek` under the primary version of the tenant's key. */
+  private async wrapFor(dek: Uint8Array, tenant: string, keyName: string, context: EncryptionContext): Promise<Edek> {
+    const k = await this.usable(tenant, keyName)
+    const cmk = await this.unseal(k.versions[k.primary]!.sealed!, kidOf(tenant, keyName, k.primary))
+    const jwe = await sealEdek(dek, cmk, tenant, keyName, k.primary, context)
+    return {
+      providerId: LOCAL_PROVIDER_ID,
+      keyId: `${tenant}/${keyName}`,
+      keyVersion: String(k.primary),
+      ciphertext: new TextEncoder().encode(jwe) as Uint8Array<ArrayBuffer>,
+    }
+  }
+
+  async describe(tenant: string, keyName: string) {
+    return this.info(tenant, keyName, this.key(tenant, keyName))
+  }
+
+  createKey(tenant: string, keyName: string) {
+    if (!NAME.test(tenant) || !NAME.test(keyName)) {
+      return Promise.reject(new ProxyError('ERR_BAD_REQUEST', 'tenant and key names are 1-64 of A-Z a-z 0-9 . _ -'))
+    }
+    return this.update(tenant, keyName, async (k) => {
+      if (k) throw new ProxyError('ERR_KEY_EXISTS', `tenant "${tenant}" already has key "${keyName}"`)
+      const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, 1))
+      return { state: 'enabled', primary: 1, versions: { 1: { created: this.now().toISOString(), sealed } } }
+    })
+  }
+
+  rotate(tenant: string, keyName: string) {
+    return this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (k.state !== 'enabled')
+        throw new ProxyError('ERR_KEY_STATE', `only an enabled key can rotate (it is ${k.state})`)
+      const v = Math.max(...Object.keys(k.versions).map(Number)) + 1
+      const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, v))
+      return { ...k, primary: v, versions: { ...k.versions, [v]: { created: this.now().toISOString(), sealed } } }
+    })
+  }
+
+  setEnabled(tenant: string, keyName: string, enabled: boolean) {
+    return this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (k.state !== 'enabled' && k.state !== 'disabled') {
+        throw new ProxyError('ERR_KEY_STATE', `a key that is ${k.state} cannot be ${enabled ? 'enabled' : 'disabled'}`)
+      }
+      return { ...k, state: enabled ? 'enabled' : 'disabled' }
+    })
+  }
+
+  scheduleDeletion(tenant: string, keyName: string, waitingDays: number) {
+    return this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (!Number.isFinite(waitingDays) || waitingDays < this.minDeletionDays || waitingDays > 30) {
+        throw new ProxyError('ERR_BAD_REQUEST', `waiting period must be ${this.minDeletionDays} to 30 days`)
+      }
+      if (k.state === 'destroyed' || k.state === 'pending_deletion')
+        throw new ProxyError('ERR_KEY_STATE', `key is already ${k.state}`)
+      const at = new Date(this.now().getTime() + waitingDays * 86_400_000)
+      return { ...k, state: 'pending_deletion', deletionDate: at.toISOString() }
+    })
+  }
+
+  cancelDeletion(tenant: string, keyName: string) {
+    return this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (k.state !== 'pending_deletion') throw new ProxyError('ERR_KEY_STATE', 'key is not scheduled for deletion')
+      if (k.deletionDate && this.now() >= new Date(k.deletionDate))
+        throw new ProxyError('ERR_KEY_STATE', 'waiting period is over')
+      const { deletionDate: _, ...rest } = k
+      return { ...rest, state: 'disabled' } // as AWS KMS: a cancelled deletion leaves the key disabled
+    })
+  }
+
+  destroy(tenant: string, keyName: string) {
+    return this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (k.state === 'destroyed') return k
+      if (k.state !== 'pending_deletion' || !k.deletionDate || this.now() < new Date(k.deletionDate)) {
+        throw new ProxyError('ERR_KEY_STATE', 'only a key whose deletion waiting period is over can be destroyed')
+      }
+      for (const v of Object.values(k.versions)) if (v.sealed) this.material.delete(v.sealed)
+      const versions = Object.fromEntries(Object.entries(k.versions).map(([n, v]) => [n, { created: v.created }]))
+      return { ...k, state: 'destroyed', versions }
+    })
+  }
+}

@@ -1,0 +1,127 @@
+// Starts a real key proxy process for tests: built from source once per test process, on 127.0.0.1 with a
+// free port, a temporary data folder and the given configuration. Never a mock.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const pkg = fileURLToPath(new URL('..', import.meta.url))
+let built = false
+
+export interface RunningProxy {
+  readonly url: string
+  readonly dataDir: string
+  readonly adminKey: string
+  /** Parsed lines of the audit log so far. */
+  auditLines(): Array<Record<string, unknown>>
+  /** Graceful stop. */
+  stop(): Promise<void>
+  /** SIGKILL, as a crash. */
+  kill9(): Promise<void>
+  /** Starts the proxy again on the same data folder (and port). */
+  restart(): Promise<void>
+  /** Runs the admin CLI against this proxy; returns its exit code and output. */
+  admin(...args: string[]): { status: number; stdout: string; stderr: string }
+}
+
+export function buildProxy(): void {
+  if (built) return
+  execFileSync(process.execPath, [join(pkg, 'build.mjs')], { stdio: 'inherit' })
+  built = true
+}
+
+export async function startProxy(config: Record<string, unknown> = {}, dataDir?: string): Promise<RunningProxy> {
+  buildProxy()
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'envelope-proxy-'))
+  const configFile = join(dir, 'test-config.json')
+  writeFileSync(configFile, JSON.stringify({ port: 0, dataDir: dir, ...config }))
+  let child: ChildProcess
+  let url = ''
+
+  async function launch(port?: number): Promise<void> {
+    const env = {
+      ...process.env,
+      ENVELOPE_PROXY_CONFIG: configFile,
+      ...(port ? { ENVELOPE_PROXY_PORT: String(port) } : {}),
+    }
+    child = spawn(process.execPath, [join(pkg, 'dist/serve-node.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    url = await new Promise<string>((resolve, reject) => {
+      let out = ''
+      const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 15_000)
+      child.stdout!.on('data', (d) => {
+        out += d
+        const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)
+        if (m) {
+          clearTimeout(timer)
+          resolve(m[1]!)
+        }
+      })
+      child.stderr!.on('data', (d) => {
+        out += d
+      })
+      child.on('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`proxy exited with ${code}: ${out}`))
+      })
+    })
+  }
+
+  const exited = () =>
+    new Promise<void>((resolve) =>
+      child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+    )
+  await launch()
+  const port = Number(new URL(url).port)
+  return {
+    get url() {
+      return url
+    },
+    dataDir: dir,
+    adminKey: readFileSync(join(dir, 'admin.key'), 'utf8').trim(),
+    auditLines: () => {
+      try {
+        return readFileSync(join(dir, 'audit.log'), 'utf8')
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+      } catch {
+        return []
+      }
+    },
+    async stop() {
+      child.kill('SIGTERM')
+      await exited()
+    },
+    async kill9() {
+      child.kill('SIGKILL')
+      await exited()
+    },
+    async restart() {
+      await launch(port)
+    },
+    admin(...args: string[]) {
+      try {
+        const stdout = execFileSync(
+          process.execPath,
+          [join(pkg, 'dist/admin-cli.mjs'), ...args, '--url', url, '--admin-key-file', join(dir, 'admin.key')],
+          {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        )
+        return { status: 0, stdout, stderr: '' }
+      } catch (err) {
+        const e = err as { status: number; stdout: string; stderr: string }
+        return { status: e.status, stdout: e.stdout, stderr: e.stderr }
+      }
+    },
+  }
+}
+
+/** Hex SHA-256 of an API key, as the configuration stores it. */
+export async function hashKey(key: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
+  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('')
+}
