@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const pkg = fileURLToPath(new URL('..', import.meta.url))
+// Under Deno (its Node compatibility runs this file too) execPath is deno: the proxy itself runs on Node.
+const nodeBin = 'Deno' in globalThis ? 'node' : process.execPath
 let built = false
 
 export interface RunningProxy {
@@ -27,7 +29,7 @@ export interface RunningProxy {
 
 export function buildProxy(): void {
   if (built) return
-  execFileSync(process.execPath, [join(pkg, 'build.mjs')], { stdio: 'inherit' })
+  execFileSync(nodeBin, [join(pkg, 'build.mjs')], { stdio: 'inherit' })
   built = true
 }
 
@@ -45,7 +47,7 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
       ENVELOPE_PROXY_CONFIG: configFile,
       ...(port ? { ENVELOPE_PROXY_PORT: String(port) } : {}),
     }
-    child = spawn(process.execPath, [join(pkg, 'dist/serve-node.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    child = spawn(nodeBin, [join(pkg, 'dist/serve-node.mjs')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     url = await new Promise<string>((resolve, reject) => {
       let out = ''
       const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 15_000)
@@ -104,7 +106,7 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
     admin(...args: string[]) {
       try {
         const stdout = execFileSync(
-          process.execPath,
+          nodeBin,
           [join(pkg, 'dist/admin-cli.mjs'), ...args, '--url', url, '--admin-key-file', join(dir, 'admin.key')],
           {
             encoding: 'utf8',
