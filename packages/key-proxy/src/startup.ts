@@ -1,0 +1,68 @@
+// Startup shared by the runtime entries: configuration, data folder, root and admin keys, the KMS, the tenants
+// to create, the audit file, and the app. The serve-*.ts files only bind `app.fetch` to a socket.
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
+import { createApp, DEFAULT_KEY } from './app.ts'
+import { sha256Hex } from './auth.ts'
+import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
+import { ConfigError } from './errors.ts'
+import { LocalKms } from './kms/local-kms.ts'
+
+/** Reads a secret file, or makes it (0600) with `make()` on first start. */
+function secretFile(path: string, make: () => string): string {
+  if (!existsSync(path)) writeFileSync(path, `${make()}\n`, { mode: 0o600, flag: 'wx' })
+  chmodSync(path, 0o600)
+  return readFileSync(path, 'utf8').trim()
+}
+
+/** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
+export async function startup(argv: readonly string[], env: Record<string, string | undefined>) {
+  const configArg = argv.indexOf('--config')
+  const configPath = configArg >= 0 ? argv[configArg + 1] : env.ENVELOPE_PROXY_CONFIG
+  let fileSettings: Record<string, unknown> = {}
+  if (configPath) {
+    try {
+      fileSettings = JSON.parse(readFileSync(configPath, 'utf8'))
+    } catch (err) {
+      throw new ConfigError(`cannot read configuration file ${configPath}: ${(err as Error).message}`)
+    }
+  }
+  const config: ProxyConfig = resolveConfig(fileSettings, env)
+  const dataDir = resolve(config.dataDir)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+
+  const rootKey = fromBase64url(
+    config.rootKey ?? secretFile(`${dataDir}/root.key`, () => toBase64url(crypto.getRandomValues(new Uint8Array(32)))),
+  )
+  if (rootKey?.length !== 32) throw new ConfigError('root key must be 32 bytes in base64url')
+  // With no admin key configured, one is made on first start; its file is the credential (0600).
+  const adminKeys = config.adminKeys.length
+    ? config.adminKeys
+    : [
+        {
+          id: 'local-admin',
+          sha256: await sha256Hex(
+            secretFile(`${dataDir}/admin.key`, () => toBase64url(crypto.getRandomValues(new Uint8Array(24)))),
+          ),
+        },
+      ]
+
+  const kms = new LocalKms({ file: `${dataDir}/keys.json`, rootKey, minDeletionDays: config.minDeletionDays })
+  for (const tenant of config.tenants) {
+    await kms.createKey(tenant, DEFAULT_KEY).catch((err) => {
+      if (err?.code !== 'ERR_KEY_EXISTS') throw err
+    })
+  }
+  const auditFile = `${dataDir}/audit.log`
+  const app = createApp({
+    kms,
+    auth: { ...authOf(config), adminKeys },
+    audit: (line) => appendFileSync(auditFile, `${JSON.stringify(line)}\n`),
+    corsOrigins: config.corsOrigins,
+    maxBodyBytes: config.maxBodyBytes,
+    maxBatch: config.maxBatch,
+  })
+  const where = `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
+  return { app, config, where }
+}

@@ -1,0 +1,69 @@
+// Configuration: bad settings stop the proxy with ERR_CONFIG naming the setting; the environment overrides the file.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect, test } from 'vitest'
+import { resolveConfig } from '../src/config.ts'
+import { buildProxy } from './proxy-process.ts'
+
+const codeAndMessage = (f: () => unknown) => {
+  try {
+    f()
+  } catch (err) {
+    return `${(err as { code?: string }).code}: ${(err as Error).message}`
+  }
+  return 'no error'
+}
+
+test('each bad setting is named', () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ port: 'x' }, '"port"'],
+    [{ port: 70000 }, '"port"'],
+    [{ rootKey: 'short' }, '"rootKey"'],
+    [{ tenants: 'acme' }, '"tenants"'],
+    [{ apiKeys: [{ id: 'a', sha256: 'zz', tenants: [] }] }, '"apiKeys[0]"'],
+    [{ jwt: { issuer: 'i' } }, '"jwt"'],
+    [{ jwt: { issuer: 'i', audience: 'a' } }, '"jwt"'],
+    [{ maxBatch: 0 }, '"maxBatch"'],
+    [{ minDeletionDays: 31 }, '"minDeletionDays"'],
+  ]
+  for (const [settings, name] of bad) {
+    const got = codeAndMessage(() => resolveConfig(settings, {}))
+    expect(got).toMatch(/^ERR_CONFIG: /)
+    expect(got).toContain(name)
+  }
+})
+
+test('environment variables override the file, defaults fill the rest', () => {
+  const c = resolveConfig({ port: 9000, tenants: ['a'] }, { ENVELOPE_PROXY_PORT: '9100', ENVELOPE_TENANTS: 'x,y' })
+  expect(c).toMatchObject({
+    host: '127.0.0.1',
+    port: 9100,
+    tenants: ['x', 'y'],
+    dataDir: '.envelope-data',
+    maxBatch: 1000,
+  })
+})
+
+test('a proxy with a bad configuration file refuses to start and says why', () => {
+  buildProxy()
+  const dir = mkdtempSync(join(tmpdir(), 'envelope-badconfig-'))
+  writeFileSync(join(dir, 'c.json'), JSON.stringify({ dataDir: dir, port: -1 }))
+  const r = spawnSync(
+    process.execPath,
+    [new URL('../dist/serve-node.mjs', import.meta.url).pathname, '--config', join(dir, 'c.json')],
+    { encoding: 'utf8' },
+  )
+  expect(r.status).toBe(1)
+  expect(r.stderr).toContain(
+    'key proxy did not start: ERR_CONFIG: configuration "port" must be an integer from 0 to 65535',
+  )
+  const r2 = spawnSync(
+    process.execPath,
+    [new URL('../dist/serve-node.mjs', import.meta.url).pathname, '--config', join(dir, 'missing.json')],
+    { encoding: 'utf8' },
+  )
+  expect(r2.status).toBe(1)
+  expect(r2.stderr).toContain('ERR_CONFIG: cannot read configuration file')
+})
