@@ -26,9 +26,10 @@ import {
   edekToJson,
   type GenerateResponseJson,
   generateDeliveryKeyPair,
+  openDelivery,
   type RekeyResponseJson,
   toBase64url,
-  unwrapDekFromProxy,
+  unwrapDelivered,
 } from './protocol.ts'
 
 export interface KeyProxyClientOptions {
@@ -237,6 +238,8 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       if (!Array.isArray(res?.results) || res.results.length !== batch.length) {
         throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent a batch of the wrong length')
       }
+      // Only needed when an item succeeded: an all-refused batch carries no delivery key.
+      const kek = res.results.some((r) => r?.ok) ? await openDelivery(res, privateKey) : undefined
       await Promise.all(
         batch.map(async (p, i) => {
           const r = res.results[i]!
@@ -245,7 +248,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
             return p.resolve({ ok: false, error: new KeyProxyError(code, String(r.error?.message ?? code)) })
           }
           try {
-            p.resolve({ ok: true, dek: await unwrapDekFromProxy(r, privateKey) })
+            p.resolve({ ok: true, dek: await unwrapDelivered(r, kek!) })
           } catch (err) {
             p.resolve({
               ok: false,
@@ -289,7 +292,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       const edek = edekFromJson(res?.edek)
       if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
       try {
-        return { dek: await unwrapDekFromProxy(res, privateKey), edeks: [edek] }
+        return { dek: await unwrapDelivered(res, await openDelivery(res, privateKey)), edeks: [edek] }
       } catch (err) {
         throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable DEK', { cause: err })
       }

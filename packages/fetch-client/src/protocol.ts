@@ -2,11 +2,12 @@
  * The key proxy's wire protocol, shared by the proxy (which implements it) and this client: JSON shapes of
  * /v1 requests and responses, the JSON form of an EDEK, and DEK delivery (docs/key-proxy-api.md).
  *
- * DEK delivery: the client sends a P-256 public key (JWK) with every request that returns a DEK. The proxy
- * makes an ephemeral P-256 key pair, derives `kek = HKDF-SHA-256(ECDH(proxy, client), salt = 32 zero bytes,
- * info = "envelope dek delivery v1")` as an AES-KW key, and returns `{ epk, wrappedDek = AES-KW(kek, DEK) }`.
- * The client repeats the derivation inside WebCrypto and unwraps straight into a non-extractable HKDF key, so
- * the DEK is never a byte array in the client. AES-KW's integrity check rejects a wrapped key that was altered.
+ * DEK delivery: the client sends a P-256 public key (JWK) with every request that returns DEKs. For each
+ * response the proxy makes an ephemeral P-256 key pair (`epk`) and derives `kek = HKDF-SHA-256(ECDH(epk, client),
+ * salt = 32 zero bytes, info = "envelope dek delivery v1")`, an AES-256-GCM key; each DEK in the response is
+ * `wrappedDek = iv (12 random bytes) ‖ AES-GCM(kek, iv, DEK)`. The client repeats the derivation inside WebCrypto
+ * and unwraps with `unwrapKey` straight into a non-extractable HKDF key, so the DEK is never a byte array in the
+ * client; the GCM tag rejects a wrapped key that was altered.
  * @module
  */
 import type { Bytes, Edek } from '@envelope/core'
@@ -24,12 +25,14 @@ export interface EdekJson {
   ciphertext: string
 }
 
-/** A DEK wrapped to the client's delivery key. */
+/** One DEK wrapped to the client's delivery key: base64url(iv ‖ AES-GCM(kek, DEK)), 60 bytes. */
 export interface WrappedDek {
-  /** The proxy's ephemeral P-256 public key. */
-  epk: JsonWebKey
-  /** AES-KW(kek, DEK), base64url (40 bytes). */
   wrappedDek: string
+}
+
+/** The proxy's ephemeral public key for one response; every `wrappedDek` in that response is under it. */
+export interface Delivery {
+  epk: JsonWebKey
 }
 
 export interface ErrorJson {
@@ -45,7 +48,7 @@ export interface GenerateRequestJson {
   /** Only for API keys allowed several tenants; a JWT names its tenant itself. */
   tenant?: string
 }
-export interface GenerateResponseJson extends WrappedDek {
+export interface GenerateResponseJson extends WrappedDek, Delivery {
   edek: EdekJson
 }
 export interface UnwrapItemJson {
@@ -58,8 +61,13 @@ export interface BatchUnwrapRequestJson {
   tenant?: string
 }
 export type UnwrapResultJson = ({ ok: true } & WrappedDek) | { ok: false; error: ErrorJson }
-export interface BatchUnwrapResponseJson {
+export interface UnwrapResponseJson extends WrappedDek, Delivery {}
+export interface BatchUnwrapResponseJson extends Delivery {
   results: UnwrapResultJson[]
+}
+export type GenerateResultJson = ({ ok: true; edek: EdekJson } & WrappedDek) | { ok: false; error: ErrorJson }
+export interface BatchGenerateResponseJson extends Delivery {
+  results: GenerateResultJson[]
 }
 export interface RekeyRequestJson {
   edeks: EdekJson[]
@@ -108,7 +116,7 @@ async function deliveryKek(priv: CryptoKey, pub: CryptoKey, usage: KeyUsage): Pr
   const s = crypto.subtle
   const z = await s.deriveKey({ name: 'ECDH', public: pub }, priv, { name: 'HKDF' }, false, ['deriveKey'])
   const params = { name: 'HKDF', hash: 'SHA-256', salt: DELIVERY_SALT, info: DELIVERY_INFO }
-  return s.deriveKey(params, z, { name: 'AES-KW', length: 256 }, false, [usage])
+  return s.deriveKey(params, z, { name: 'AES-GCM', length: 256 }, false, [usage])
 }
 
 /** A delivery key pair for a client: the private key is non-extractable. */
@@ -144,23 +152,38 @@ export async function importDeliveryPublicKey(jwk: unknown): Promise<CryptoKey |
   }
 }
 
-/** Proxy side: wraps raw DEK bytes to the client's delivery key. */
-export async function wrapDekForClient(dek: Uint8Array, clientKey: CryptoKey): Promise<WrappedDek> {
+/** Proxy side: one delivery for one response (one ECDH), then each DEK wrapped with one AES-GCM call. */
+export async function createDelivery(
+  clientKey: CryptoKey,
+): Promise<Delivery & { wrap(dek: Uint8Array): Promise<WrappedDek> }> {
   const s = crypto.subtle
   const eph = await s.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveKey'])
-  const kek = await deliveryKek(eph.privateKey, clientKey, 'wrapKey')
-  // wrapKey needs an extractable key to wrap: an HMAC key is a neutral carrier for the 32 bytes.
-  const carrier = await s.importKey('raw', dek as Bytes, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign'])
-  const wrapped = new Uint8Array(await s.wrapKey('raw', carrier, kek, 'AES-KW'))
+  const kek = await deliveryKek(eph.privateKey, clientKey, 'encrypt')
   const { kty, crv, x, y } = await s.exportKey('jwk', eph.publicKey)
-  return { epk: { kty, crv, x, y }, wrappedDek: toBase64url(wrapped) }
+  return {
+    epk: { kty, crv, x, y },
+    async wrap(dek: Uint8Array): Promise<WrappedDek> {
+      const iv = crypto.getRandomValues(new Uint8Array(12)) // random per DEK: at most a few thousand per key
+      const ct = new Uint8Array(await s.encrypt({ name: 'AES-GCM', iv }, kek, dek as Bytes))
+      const out = new Uint8Array(12 + ct.length)
+      out.set(iv)
+      out.set(ct, 12)
+      return { wrappedDek: toBase64url(out) }
+    },
+  }
+}
+
+/** Client side: the unwrapping key of one response. Throws when `epk` is not a P-256 public key. */
+export async function openDelivery(delivery: Delivery, privateKey: CryptoKey): Promise<CryptoKey> {
+  const epk = await importDeliveryPublicKey(delivery?.epk)
+  if (!epk) throw new TypeError('malformed DEK delivery key')
+  return deliveryKek(privateKey, epk, 'unwrapKey')
 }
 
 /** Client side: unwraps a delivered DEK straight into a non-extractable HKDF key. Throws on any mismatch. */
-export async function unwrapDekFromProxy(w: WrappedDek, privateKey: CryptoKey): Promise<CryptoKey> {
-  const epk = await importDeliveryPublicKey(w?.epk)
-  const wrapped = fromBase64url(w?.wrappedDek)
-  if (!epk || !wrapped || wrapped.length !== 40) throw new TypeError('malformed DEK delivery')
-  const kek = await deliveryKek(privateKey, epk, 'unwrapKey')
-  return crypto.subtle.unwrapKey('raw', wrapped, kek, 'AES-KW', 'HKDF', false, DEK_USAGES)
+export async function unwrapDelivered(w: WrappedDek, kek: CryptoKey): Promise<CryptoKey> {
+  const bytes = fromBase64url(w?.wrappedDek)
+  if (!bytes || bytes.length !== 60) throw new TypeError('malformed wrapped DEK')
+  const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12) }
+  return crypto.subtle.unwrapKey('raw', bytes.subarray(12), kek, params, 'HKDF', false, DEK_USAGES)
 }

@@ -5,11 +5,11 @@
  */
 import { type EncryptionContext, EnvelopeError, encodeContext } from '@envelope/core'
 import {
+  createDelivery,
   edekFromJson,
   edekToJson,
   importDeliveryPublicKey,
   type WrappedDek,
-  wrapDekForClient,
 } from '@envelope/fetch-client/protocol'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
@@ -36,6 +36,7 @@ export interface AppOptions {
 export const DEFAULT_KEY = 'default'
 
 type Vars = { Variables: { requestId: string } }
+type Delivery = Awaited<ReturnType<typeof createDelivery>>
 
 function context(value: unknown): EncryptionContext {
   try {
@@ -142,10 +143,23 @@ export function createApp(options: AppOptions): Hono<Vars> {
     }
   }
 
-  async function clientKey(value: unknown): Promise<CryptoKey> {
-    const key = await importDeliveryPublicKey(value)
-    if (!key) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
-    return key
+  // One delivery (one ECDH) serves every DEK of a response, and is reused for the same client key for a minute
+  // (each DEK still gets a random IV): an ECDH per request would dominate single unwraps. Bounded.
+  const deliveries = new Map<string, { made: number; uses: number; delivery: Promise<Delivery> }>()
+  async function delivery(value: unknown): Promise<Delivery> {
+    const jwk = value as { x?: unknown; y?: unknown } | null
+    const id = `${String(jwk?.x)}.${String(jwk?.y)}`
+    const hit = deliveries.get(id)
+    if (hit && Date.now() - hit.made < 60_000 && hit.uses++ < 100_000) return hit.delivery
+    const made = (async () => {
+      const key = await importDeliveryPublicKey(value)
+      if (!key) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
+      return createDelivery(key)
+    })()
+    if (deliveries.size >= 1000) deliveries.clear()
+    deliveries.set(id, { made: Date.now(), uses: 1, delivery: made })
+    made.catch(() => deliveries.delete(id))
+    return made
   }
 
   // --- health ---
@@ -171,12 +185,12 @@ export function createApp(options: AppOptions): Hono<Vars> {
   })
 
   // --- data keys ---
-  async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, key: CryptoKey) {
+  async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, d: Delivery) {
     const hash = await contextHash(ctx)
     try {
       const { dek, edek } = await kms.generate(tenant, DEFAULT_KEY, ctx)
       try {
-        const wrapped = await wrapDekForClient(dek, key)
+        const wrapped = await d.wrap(dek)
         line(c, {
           action: 'generate',
           tenant,
@@ -208,7 +222,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     who: Caller,
     tenant: string,
     item: unknown,
-    key: CryptoKey,
+    d: Delivery,
   ): Promise<WrappedDek> {
     const it = item as { edeks?: unknown; context?: unknown } | null
     const ctx = context(it?.context)
@@ -219,7 +233,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
       if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
       const { dek, keyVersion } = await kms.unwrap(tenant, edek, ctx)
       try {
-        const wrapped = await wrapDekForClient(dek, key)
+        const wrapped = await d.wrap(dek)
         line(c, {
           action: 'unwrap',
           tenant,
@@ -273,33 +287,36 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const who = await caller(c, 'generate')
     const body = await jsonBody(c)
     const tenant = tenantOf(c, who, 'generate', body.tenant)
-    return c.json(await generateOne(c, who, tenant, context(body.context ?? {}), await clientKey(body.clientKey)))
+    const d = await delivery(body.clientKey)
+    return c.json({ epk: d.epk, ...(await generateOne(c, who, tenant, context(body.context ?? {}), d)) })
   })
 
   app.post('/v1/keys/batch-generate', async (c) => {
     const who = await caller(c, 'generate')
     const body = await jsonBody(c)
     const tenant = tenantOf(c, who, 'generate', body.tenant)
-    const key = await clientKey(body.clientKey)
+    const d = await delivery(body.clientKey)
     const results = await settle(items(body), (item) =>
-      generateOne(c, who, tenant, context((item as { context?: unknown })?.context ?? {}), key),
+      generateOne(c, who, tenant, context((item as { context?: unknown })?.context ?? {}), d),
     )
-    return c.json({ results })
+    return c.json({ epk: d.epk, results })
   })
 
   app.post('/v1/keys/unwrap', async (c) => {
     const who = await caller(c, 'unwrap')
     const body = await jsonBody(c)
     const tenant = tenantOf(c, who, 'unwrap', body.tenant)
-    return c.json(await unwrapOne(c, who, tenant, body, await clientKey(body.clientKey)))
+    const d = await delivery(body.clientKey)
+    return c.json({ epk: d.epk, ...(await unwrapOne(c, who, tenant, body, d)) })
   })
 
   app.post('/v1/keys/batch-unwrap', async (c) => {
     const who = await caller(c, 'unwrap')
     const body = await jsonBody(c)
     const tenant = tenantOf(c, who, 'unwrap', body.tenant)
-    const key = await clientKey(body.clientKey)
-    return c.json({ results: await settle(items(body), (item) => unwrapOne(c, who, tenant, item, key)) })
+    const list = items(body)
+    const d = await delivery(body.clientKey)
+    return c.json({ epk: d.epk, results: await settle(list, (item) => unwrapOne(c, who, tenant, item, d)) })
   })
 
   app.post('/v1/keys/rekey', async (c) => {

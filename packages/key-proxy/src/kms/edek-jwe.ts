@@ -17,8 +17,20 @@ export interface EdekHeader {
   readonly ctx: string
 }
 
-export async function contextHash(context: EncryptionContext): Promise<string> {
-  return toBase64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encodeContext(context))))
+// The same context is hashed for the EDEK check and for the audit line of one request, and hot documents
+// repeat: a small memo saves a WebCrypto round trip each time. Bounded; cleared when full.
+const hashes = new Map<string, Promise<string>>()
+
+export function contextHash(context: EncryptionContext): Promise<string> {
+  const encoded = encodeContext(context)
+  const key = toBase64url(encoded)
+  let hash = hashes.get(key)
+  if (!hash) {
+    if (hashes.size >= 4096) hashes.clear()
+    hash = crypto.subtle.digest('SHA-256', encoded).then((d) => toBase64url(new Uint8Array(d)))
+    hashes.set(key, hash)
+  }
+  return hash
 }
 
 export function kidOf(tenant: string, keyName: string, version: number): string {
@@ -27,7 +39,7 @@ export function kidOf(tenant: string, keyName: string, version: number): string 
 
 export async function sealEdek(
   dek: Uint8Array,
-  cmk: Uint8Array,
+  cmk: CryptoKey,
   tenant: string,
   keyName: string,
   version: number,
@@ -56,7 +68,7 @@ export function readEdekHeader(jwe: string): EdekHeader | undefined {
 }
 
 /** Decrypts a JWE EDEK; undefined when it does not authenticate under `cmk`. */
-export async function openEdek(jwe: string, cmk: Uint8Array): Promise<Uint8Array | undefined> {
+export async function openEdek(jwe: string, cmk: CryptoKey): Promise<Uint8Array | undefined> {
   try {
     const { plaintext } = await compactDecrypt(jwe, cmk, {
       keyManagementAlgorithms: ['A256GCMKW'],

@@ -45,7 +45,7 @@ export class LocalKms implements KmsBackend {
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
   private readonly now: () => Date
-  private readonly material = new Map<string, Uint8Array>() // sealed string → unsealed material
+  private readonly material = new Map<string, CryptoKey>() // sealed string → the version's key, non-extractable
   private writing: Promise<unknown> = Promise.resolve()
 
   constructor(options: LocalKmsOptions) {
@@ -73,13 +73,14 @@ export class LocalKms implements KmsBackend {
     return toBase64url(out)
   }
 
-  private async unseal(sealed: string, kid: string): Promise<Uint8Array> {
+  /** The key of one CMK version, unsealed once and kept as a non-extractable AES-GCM key (what jose needs). */
+  private async unseal(sealed: string, kid: string): Promise<CryptoKey> {
     const hit = this.material.get(sealed)
     if (hit) return hit
     const bytes = fromBase64url(sealed)
     if (!bytes || bytes.length < 28) throw new ProxyError('ERR_INTERNAL', 'key file entry is damaged')
     const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
-    let material: Uint8Array
+    let material: Uint8Array<ArrayBuffer>
     try {
       const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12), additionalData: aad }
       material = new Uint8Array(await crypto.subtle.decrypt(params, await this.root, bytes.subarray(12)))
@@ -88,8 +89,10 @@ export class LocalKms implements KmsBackend {
         cause: err,
       })
     }
-    this.material.set(sealed, material)
-    return material
+    const key = await crypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt'])
+    material.fill(0)
+    this.material.set(sealed, key)
+    return key
   }
 
   // --- state ---
