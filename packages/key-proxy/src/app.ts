@@ -16,7 +16,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import type { AuditLine, AuditSink } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
-import { PROXY_ERRORS, ProxyError } from './errors.ts'
+import { ProxyError } from './errors.ts'
 import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
 
@@ -395,4 +395,3 @@ export function createApp(options: AppOptions): Hono<Vars> {
   return app
 }
 
-export { PROXY_ERRORS }

@@ -1,0 +1,12 @@
+/**
+ * `@envelope/key-proxy`: the key proxy as a portable handler, its KMS backend interface and the local KMS.
+ * Runtime entries: src/serve-node.ts (`npm run proxy`), src/serve-deno.ts.
+ * @module
+ */
+export { type AppOptions, createApp, DEFAULT_KEY } from './app.ts'
+export type { AuditLine, AuditSink } from './audit.ts'
+export type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
+export { type ProxyConfig, resolveConfig } from './config.ts'
+export { ConfigError, PROXY_ERRORS, ProxyError, type ProxyErrorCode } from './errors.ts'
+export type { KeyInfo, KeyState, KmsBackend } from './kms/backend.ts'
+export { LOCAL_PROVIDER_ID, LocalKms, type LocalKmsOptions } from './kms/local-kms.ts'
