@@ -272,13 +272,15 @@ export function createApp(options: AppOptions): Hono<Vars> {
   async function settle<T>(list: unknown[], run: (item: unknown) => Promise<T>) {
     return Promise.all(
       list.map((item) =>
-        run(item).then(
-          (r) => ({ ok: true as const, ...r }),
-          (err) => {
-            const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
-            return { ok: false as const, error: { code: e.code, message: e.message } }
-          },
-        ),
+        Promise.resolve(item)
+          .then(run)
+          .then(
+            (r) => ({ ok: true as const, ...r }),
+            (err) => {
+              const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
+              return { ok: false as const, error: { code: e.code, message: e.message } }
+            },
+          ),
       ),
     )
   }
@@ -394,4 +396,3 @@ export function createApp(options: AppOptions): Hono<Vars> {
 
   return app
 }
-

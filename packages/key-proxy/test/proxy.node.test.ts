@@ -5,11 +5,17 @@ import { request } from 'node:http'
 // coalescing; each refusal with its code and an audit line.
 import { decrypt, decryptToString, encrypt, readHeader, replaceEdeks } from '@envelope/core'
 import { createKeyProxyClient, type KeyProxyClient } from '@envelope/fetch-client'
+import * as protocol from '@envelope/fetch-client/protocol'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
-const KEYS = { acme: 'acme-service-key', globex: 'globex-service-key', both: 'migration-key' }
+const KEYS = {
+  acme: 'acme-service-key',
+  acmeNext: 'acme-service-key-2',
+  globex: 'globex-service-key',
+  both: 'migration-key',
+}
 const ISSUER = 'https://id.example.test'
 const AUDIENCE = 'envelope-proxy'
 let proxy: RunningProxy
@@ -57,6 +63,7 @@ beforeAll(async () => {
     minDeletionDays: 0,
     apiKeys: [
       { id: 'acme-svc', sha256: await hashKey(KEYS.acme), tenants: ['acme'] },
+      { id: 'acme-svc-next', sha256: await hashKey(KEYS.acmeNext), tenants: ['acme'] },
       { id: 'globex-svc', sha256: await hashKey(KEYS.globex), tenants: ['globex'] },
       { id: 'migration', sha256: await hashKey(KEYS.both), tenants: ['acme', 'globex'] },
     ],
@@ -161,6 +168,45 @@ describe('data keys', () => {
     ])
     expect(requests).toBe(1)
     expect(proxy.auditLines().filter((l) => l.action === 'unwrap').length - before).toBe(2)
+  })
+})
+
+describe('batches and health', () => {
+  test('batch-generate makes one DEK per item, each bound to its own context', async () => {
+    const { privateKey, publicJwk } = await protocol.generateDeliveryKeyPair()
+    const r = await fetch(`${proxy.url}/v1/keys/batch-generate`, {
+      method: 'POST',
+      headers: { authorization: `ApiKey ${KEYS.acme}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        items: [{ context: { n: '1' } }, { context: { n: 2 } }, { context: { n: '3' } }],
+        clientKey: publicJwk,
+      }),
+    })
+    const body = (await r.json()) as protocol.BatchGenerateResponseJson
+    expect(body.results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ok', 'ERR_BAD_REQUEST', 'ok'])
+    const kek = await protocol.openDelivery(body, privateKey)
+    for (const [i, n] of [
+      [0, '1'],
+      [2, '3'],
+    ] as const) {
+      const item = body.results[i] as { edek: protocol.EdekJson; wrappedDek: string }
+      const dek = await protocol.unwrapDelivered(item, kek)
+      expect(dek.extractable).toBe(false)
+      const edek = protocol.edekFromJson(item.edek)!
+      const unwrapped = await client(KEYS.acme).unwrapDataKey([edek], { n })
+      expect(unwrapped.algorithm.name).toBe('HKDF')
+    }
+  })
+
+  test('health and readiness answer without credentials', async () => {
+    expect(await (await fetch(`${proxy.url}/v1/health`)).json()).toEqual({ status: 'ok' })
+    expect(await (await fetch(`${proxy.url}/v1/ready`)).json()).toEqual({ status: 'ready' })
+  })
+
+  test('two API keys of one tenant work at once, so a key can be rotated without downtime', async () => {
+    const m = await encrypt('old key', { provider: client(KEYS.acme), context: {} })
+    expect(await decryptToString(m, { provider: client(KEYS.acmeNext) })).toBe('old key')
+    expect(last('unwrap')).toMatchObject({ caller: 'apikey:acme-svc-next', outcome: 'ok' })
   })
 })
 
