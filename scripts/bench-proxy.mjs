@@ -82,7 +82,7 @@ try {
   for (let i = 0; i < EDEKS; i += 100) {
     const items = Array.from({ length: Math.min(100, EDEKS - i) }, (_, j) => ({ context: { doc: String(i + j) } }))
     const { results } = await post('/keys/batch-generate', { items, clientKey: publicJwk })
-    results.forEach((r, j) => edeks.push({ edeks: [r.edek], context: { doc: String(i + j) } }))
+    for (const [j, r] of results.entries()) edeks.push({ edeks: [r.edek], context: { doc: String(i + j) } })
   }
   // Check once that what comes back really unwraps on the client side.
   const check = await post('/keys/unwrap', { ...edeks[0], clientKey: publicJwk })

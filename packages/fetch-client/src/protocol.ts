@@ -183,7 +183,7 @@ export async function openDelivery(delivery: Delivery, privateKey: CryptoKey): P
 /** Client side: unwraps a delivered DEK straight into a non-extractable HKDF key. Throws on any mismatch. */
 export async function unwrapDelivered(w: WrappedDek, kek: CryptoKey): Promise<CryptoKey> {
   const bytes = fromBase64url(w?.wrappedDek)
-  if (!bytes || bytes.length !== 60) throw new TypeError('malformed wrapped DEK')
+  if (bytes?.length !== 60) throw new TypeError('malformed wrapped DEK')
   const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12) }
   return crypto.subtle.unwrapKey('raw', bytes.subarray(12), kek, params, 'HKDF', false, DEK_USAGES)
 }
