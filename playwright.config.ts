@@ -21,13 +21,12 @@ const webServers = [
     timeout: 60_000,
   },
   {
-    // The demo SPA (demo/), built and previewed: deterministic, unlike the dev server's first-load optimizing.
-    command:
-      'node node_modules/vite/bin/vite.js build --config demo/vite.config.ts --logLevel warn && ' +
-      'node node_modules/vite/bin/vite.js preview --config demo/vite.config.ts',
+    // The demo with its key proxy and identity service (npm start), built and previewed, on a fresh data folder
+    // and ports of its own, so a running `npm start` does not interfere.
+    command: 'node scripts/start.mjs --preview --fresh --data .ci-out/demo-data --proxy-port 7781 --identity-port 7782',
     url: 'http://127.0.0.1:4173/',
     reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
+    timeout: 90_000,
   },
 ]
 

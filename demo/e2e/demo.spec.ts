@@ -1,34 +1,66 @@
-// The demo as a person uses it: encrypt a note and a file in the page, decrypt it, and see the typed refusals
-// for a flipped bit and for another tenant.
+// The demo as a person uses it, against the real key proxy and demo identity service that `npm start` runs:
+// encrypt a note and a file in the page, decrypt it, and see the typed refusals for a flipped bit, the other
+// tenant and an unreachable proxy. The proxy's audit log shows who used which key.
+import { readFileSync } from 'node:fs'
 import { expect, test } from '@playwright/test'
 
-const url = 'http://127.0.0.1:4173/' // playwright.config.ts serves the built demo there
+const url = 'http://127.0.0.1:4173/' // playwright.config.ts runs `scripts/start.mjs --preview` there
+const auditLog = '.ci-out/demo-data/proxy/audit.log'
 
-test('encrypts in the page, decrypts, and refuses a tampered message and another tenant', async ({ page }) => {
-  const requests: string[] = []
-  page.on('request', (r) => requests.push(r.url()))
+test('encrypts in the page with a proxy DEK, decrypts, and refuses tampering, the other tenant and a dead proxy', async ({
+  page,
+}) => {
+  const sent: string[] = []
+  page.on('request', (r) => {
+    if (r.method() === 'POST') sent.push(r.postData() ?? '')
+  })
   await page.goto(url)
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true')
-  const sent = requests.length
 
+  await page.getByLabel('Signed in as a user of').selectOption('acme')
   await page.getByLabel('Note').fill('meet at 6, marker-7f3a')
   await page
     .getByLabel('File')
     .setInputFiles({ name: 'a.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(300_000, 7) })
   await page.getByRole('button', { name: 'Encrypt' }).click()
-  await expect(page.getByRole('status')).toHaveText('Encrypted. Nothing left this page.')
+  await expect(page.getByRole('status')).toHaveText(
+    'Encrypted with a data key of tenant acme. The note and file never left this page.',
+  )
   await expect(page.locator('#header')).toContainText('{"tenant":"acme"}')
+  await expect(page.locator('#header')).toContainText('envelope-local-kms / acme/default v1')
   await expect(page.locator('#header')).toContainText('3 of 128 KiB')
-  expect(requests.length, 'encrypting made no network request').toBe(sent)
+  // What went over the network were key requests only: no field or file content.
+  expect(sent.length).toBeGreaterThan(0)
+  for (const body of sent) expect(body).not.toContain('marker-7f3a')
 
   await page.getByRole('button', { name: 'Decrypt', exact: true }).click()
   await expect(page.getByRole('status')).toHaveText('Decrypted: “meet at 6, marker-7f3a” and 300000 file bytes.')
 
   await page.getByRole('button', { name: 'Flip one bit, then decrypt' }).click()
-  await expect(page.getByRole('status')).toContainText('Refused (ERR_AUTHENTICATION_FAILED)')
-  await expect(page.getByRole('status')).toContainText('Nothing was decrypted.')
+  await expect(page.getByRole('status')).toHaveText(/^Refused \(ERR_AUTHENTICATION_FAILED\): the message was altered/)
 
-  await page.getByRole('button', { name: 'Decrypt as another tenant' }).click()
-  await expect(page.getByRole('status')).toContainText('Refused (ERR_CONTEXT_MISMATCH)')
+  await page.getByRole('button', { name: 'Decrypt as the other tenant' }).click()
+  await expect(page.getByRole('status')).toHaveText(/^Refused \(ERR_TENANT_FORBIDDEN\)/)
+
+  await page.getByRole('button', { name: 'Decrypt with the proxy unreachable' }).click()
+  await expect(page.getByRole('status')).toHaveText(
+    /^Refused \(ERR_PROXY_UNAVAILABLE\): the key proxy cannot be reached/,
+  )
   await page.screenshot({ path: 'test-results/demo.png', fullPage: true })
+
+  const lines = readFileSync(auditLog, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+  expect(lines).toContainEqual(
+    expect.objectContaining({ action: 'generate', tenant: 'acme', caller: 'jwt:demo-user@acme', outcome: 'ok' }),
+  )
+  expect(lines).toContainEqual(
+    expect.objectContaining({
+      action: 'unwrap',
+      tenant: 'globex',
+      caller: 'jwt:demo-user@globex',
+      outcome: 'ERR_TENANT_FORBIDDEN',
+    }),
+  )
 })

@@ -58,7 +58,7 @@ export async function startup(argv: readonly string[], env: Record<string, strin
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
-    audit: (line) => appendFileSync(auditFile, `${JSON.stringify(line)}\n`),
+    audit: (line) => appendFileSync(auditFile, `${JSON.stringify(line)}\n`, { mode: 0o600 }),
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
