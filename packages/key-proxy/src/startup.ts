@@ -1,6 +1,6 @@
 // Startup shared by the runtime entries: configuration, data folder, root and admin keys, the KMS, the tenants
 // to create, the audit file, and the app. The serve-*.ts files only bind `app.fetch` to a socket.
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { createApp, DEFAULT_KEY } from './app.ts'
@@ -54,11 +54,13 @@ export async function startup(argv: readonly string[], env: Record<string, strin
       if (err?.code !== 'ERR_KEY_EXISTS') throw err
     })
   }
-  const auditFile = `${dataDir}/audit.log`
+  const auditFd = openSync(`${dataDir}/audit.log`, 'a', 0o600)
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
-    audit: (line) => appendFileSync(auditFile, `${JSON.stringify(line)}\n`, { mode: 0o600 }),
+    // One append-only descriptor for the process; each line is one write, so lines never interleave, and the
+    // line is in the file before the response goes out.
+    audit: (line) => writeSync(auditFd, `${JSON.stringify(line)}\n`),
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
