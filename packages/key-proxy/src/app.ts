@@ -184,37 +184,42 @@ export function createApp(options: AppOptions): Hono<Vars> {
     }
   })
 
+  /**
+   * Runs one audited operation: its line says `ok`, with what `work` learned (`note`), or the refusal's code.
+   * Refusals are audited exactly like successes.
+   */
+  async function audited<T>(
+    c: Context<Vars>,
+    fields: Partial<AuditLine> & Pick<AuditLine, 'action'>,
+    work: (note: (learned: Partial<AuditLine>) => void) => Promise<T>,
+  ): Promise<T> {
+    const learned: Partial<AuditLine> = {}
+    try {
+      const result = await work((l) => Object.assign(learned, l))
+      line(c, { ...fields, ...learned, outcome: 'ok' })
+      return result
+    } catch (err) {
+      line(c, { ...fields, ...learned, outcome: outcome(err) })
+      throw err
+    }
+  }
+
+  /** The first EDEK of this KMS among those a request sends (others may be for other providers). */
+  const ownEdek = (list: unknown) =>
+    (Array.isArray(list) ? list.map(edekFromJson) : []).find((e) => e?.providerId === kms.providerId)
+
   // --- data keys ---
   async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, d: Delivery) {
-    const hash = await contextHash(ctx)
-    try {
+    const fields = { action: 'generate', tenant, keyId: `${tenant}/${DEFAULT_KEY}`, caller: who.id } as const
+    return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
       const { dek, edek } = await kms.generate(tenant, DEFAULT_KEY, ctx)
       try {
-        const wrapped = await d.wrap(dek)
-        line(c, {
-          action: 'generate',
-          tenant,
-          keyId: edek.keyId,
-          keyVersion: edek.keyVersion,
-          caller: who.id,
-          outcome: 'ok',
-          contextHash: hash,
-        })
-        return { edek: edekToJson(edek), ...wrapped }
+        note({ keyId: edek.keyId, keyVersion: edek.keyVersion })
+        return { edek: edekToJson(edek), ...(await d.wrap(dek)) }
       } finally {
         dek.fill(0)
       }
-    } catch (err) {
-      line(c, {
-        action: 'generate',
-        tenant,
-        keyId: `${tenant}/${DEFAULT_KEY}`,
-        caller: who.id,
-        outcome: outcome(err),
-        contextHash: hash,
-      })
-      throw err
-    }
+    })
   }
 
   async function unwrapOne(
@@ -226,39 +231,24 @@ export function createApp(options: AppOptions): Hono<Vars> {
   ): Promise<WrappedDek> {
     const it = item as { edeks?: unknown; context?: unknown } | null
     const ctx = context(it?.context)
-    const hash = await contextHash(ctx)
-    const edeks = Array.isArray(it?.edeks) ? it.edeks.map(edekFromJson) : []
-    const edek = edeks.find((e) => e?.providerId === kms.providerId)
-    try {
+    const edek = ownEdek(it?.edeks)
+    const fields = {
+      action: 'unwrap',
+      tenant,
+      keyId: edek?.keyId ?? null,
+      keyVersion: edek?.keyVersion ?? null,
+      caller: who.id,
+    } as const
+    return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
       if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
       const { dek, keyVersion } = await kms.unwrap(tenant, edek, ctx)
       try {
-        const wrapped = await d.wrap(dek)
-        line(c, {
-          action: 'unwrap',
-          tenant,
-          keyId: edek.keyId,
-          keyVersion,
-          caller: who.id,
-          outcome: 'ok',
-          contextHash: hash,
-        })
-        return wrapped
+        note({ keyVersion })
+        return await d.wrap(dek)
       } finally {
         dek.fill(0)
       }
-    } catch (err) {
-      line(c, {
-        action: 'unwrap',
-        tenant,
-        keyId: edek?.keyId ?? null,
-        keyVersion: edek?.keyVersion ?? null,
-        caller: who.id,
-        outcome: outcome(err),
-        contextHash: hash,
-      })
-      throw err
-    }
+    })
   }
 
   function items(body: Record<string, unknown>): unknown[] {
@@ -327,37 +317,19 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const tenant = tenantOf(c, who, 'rekey', body.tenant)
     const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, who, 'rekey', body.toTenant)
     const ctx = context(body.context ?? {})
-    const hash = await contextHash(ctx)
-    const edek = (Array.isArray(body.edeks) ? body.edeks.map(edekFromJson) : []).find(
-      (e) => e?.providerId === kms.providerId,
-    )
-    try {
+    const edek = ownEdek(body.edeks)
+    const fields = {
+      action: 'rekey',
+      tenant,
+      toTenant,
+      keyId: edek?.keyId ?? null,
+      keyVersion: edek?.keyVersion ?? null,
+      caller: who.id,
+    } as const
+    return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
       if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
-      const next = await kms.rewrap(tenant, edek, ctx, toTenant)
-      line(c, {
-        action: 'rekey',
-        tenant,
-        keyId: edek.keyId,
-        keyVersion: edek.keyVersion,
-        caller: who.id,
-        outcome: 'ok',
-        contextHash: hash,
-        toTenant,
-      })
-      return c.json({ edek: edekToJson(next) })
-    } catch (err) {
-      line(c, {
-        action: 'rekey',
-        tenant,
-        keyId: edek?.keyId ?? null,
-        keyVersion: edek?.keyVersion ?? null,
-        caller: who.id,
-        outcome: outcome(err),
-        contextHash: hash,
-        toTenant,
-      })
-      throw err
-    }
+      return c.json({ edek: edekToJson(await kms.rewrap(tenant, edek, ctx, toTenant)) })
+    })
   })
 
   // --- administration (admin API keys only) ---
@@ -374,14 +346,12 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const who = await caller(c, `admin.${action}`, true)
     const tenant = c.req.param('tenant')!
     const key = c.req.param('key') ?? DEFAULT_KEY
-    try {
-      const info = await run(tenant, key)
-      line(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id, outcome: 'ok' })
-      return c.json(info as object)
-    } catch (err) {
-      line(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id, outcome: outcome(err) })
-      throw err
-    }
+    const info = await audited(
+      c,
+      { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id },
+      () => run(tenant, key),
+    )
+    return c.json(info as object)
   }
 
   app.get('/v1/admin/tenants/:tenant/keys/:key', (c) => admin(c, 'describe', (t, k) => kms.describe(t, k)))
