@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
 // isolation, every bad-credential case, bad bodies, bad EDEKs, key states, rotation, rekey, batches,
 // coalescing; each refusal with its code and an audit line.
-import { decrypt, decryptToString, encrypt, readHeader, replaceEdeks } from '@envelope/core'
+import { decrypt, decryptToString, encrypt, type KeyProvider, readHeader, replaceEdeks } from '@envelope/core'
 import { createKeyProxyClient, type KeyProxyClient } from '@envelope/fetch-client'
 import * as protocol from '@envelope/fetch-client/protocol'
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { compactDecrypt, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
@@ -112,6 +112,41 @@ describe('data keys', () => {
     expect(await codeOf(client(KEYS.acme).unwrapDataKey(readHeader(message).edeks, { a: '2' }))).toBe(
       'ERR_EDEK_CONTEXT_MISMATCH',
     )
+  })
+
+  test('disaster recovery: the CMK from keys.json and any JOSE library recover the DEK, without the proxy', async () => {
+    const message = await encrypt('recover me', { provider: client(KEYS.acme), context: { doc: 'dr' } })
+    const edek = readHeader(message).edeks[0]!
+    const jwe = Buffer.from(edek.ciphertext).toString()
+    const kid = JSON.parse(Buffer.from(jwe.split('.')[0]!, 'base64url').toString()).kid as string // acme/default#1
+    const [, tenant, keyName, version] = /^([^/]+)\/([^#]+)#(\d+)$/.exec(kid)!
+    // docs/key-proxy-api.md, "Disaster recovery": unseal the version's key with the root key...
+    const keys = JSON.parse(readFileSync(`${proxy.dataDir}/keys.json`, 'utf8'))
+    const sealed = Buffer.from(keys.tenants[tenant!][keyName!].versions[version!].sealed, 'base64url')
+    const root = Buffer.from(readFileSync(`${proxy.dataDir}/root.key`, 'utf8').trim(), 'base64url')
+    const rootKey = await crypto.subtle.importKey('raw', root, 'AES-GCM', false, ['decrypt'])
+    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
+    const cmk = new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: sealed.subarray(0, 12), additionalData: aad },
+        rootKey,
+        sealed.subarray(12),
+      ),
+    )
+    // ...then any JOSE library opens the EDEK, and the core's key commitment confirms it is the message's DEK.
+    const { plaintext: dekBytes } = await compactDecrypt(jwe, cmk)
+    expect(dekBytes).toHaveLength(32)
+    const dek = await crypto.subtle.importKey('raw', new Uint8Array(dekBytes), 'HKDF', false, [
+      'deriveKey',
+      'deriveBits',
+    ])
+    const offline: KeyProvider = { ...client(KEYS.acme), unwrapDataKey: async () => dek }
+    await proxy.stop()
+    try {
+      expect(await decryptToString(message, { provider: offline })).toBe('recover me')
+    } finally {
+      await proxy.restart()
+    }
   })
 
   test('a tenant never touches another tenant’s keys', async () => {

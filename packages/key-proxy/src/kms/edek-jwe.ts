@@ -8,7 +8,7 @@
  */
 import { type EncryptionContext, encodeContext } from '@envelope/core'
 import { toBase64url } from '@envelope/fetch-client/protocol'
-import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose'
+import { CompactEncrypt, decodeProtectedHeader } from 'jose'
 
 export interface EdekHeader {
   readonly tenant: string
@@ -62,19 +62,6 @@ export function readEdekHeader(jwe: string): EdekHeader | undefined {
     const m = typeof h.kid === 'string' ? /^([^/#]+)\/([^/#]+)#(\d{1,9})$/.exec(h.kid) : null
     if (!m || h.alg !== 'A256GCMKW' || h.enc !== 'A256GCM' || typeof h.ctx !== 'string') return undefined
     return { tenant: m[1]!, keyName: m[2]!, version: Number(m[3]), ctx: h.ctx }
-  } catch {
-    return undefined
-  }
-}
-
-/** Decrypts a JWE EDEK; undefined when it does not authenticate under `cmk`. */
-export async function openEdek(jwe: string, cmk: CryptoKey): Promise<Uint8Array | undefined> {
-  try {
-    const { plaintext } = await compactDecrypt(jwe, cmk, {
-      keyManagementAlgorithms: ['A256GCMKW'],
-      contentEncryptionAlgorithms: ['A256GCM'],
-    })
-    return plaintext
   } catch {
     return undefined
   }

@@ -5,11 +5,13 @@
  * refused), destroyed (material erased: crypto-shredding).
  * @module
  */
+import { createSecretKey, type KeyObject } from 'node:crypto'
 import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { ProxyError } from '../errors.ts'
 import type { KeyInfo, KeyState, KmsBackend } from './backend.ts'
-import { contextHash, kidOf, openEdek, readEdekHeader, sealEdek } from './edek-jwe.ts'
+import { contextHash, kidOf, readEdekHeader, sealEdek } from './edek-jwe.ts'
+import { openEdekNode } from './jwe-open-node.ts'
 import { KeyFile } from './key-file.ts'
 
 export const LOCAL_PROVIDER_ID = 'envelope-local-kms'
@@ -45,7 +47,8 @@ export class LocalKms implements KmsBackend {
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
   private readonly now: () => Date
-  private readonly material = new Map<string, CryptoKey>() // sealed string → the version's key, non-extractable
+  // sealed string → the version's key: a non-extractable CryptoKey for jose (sealing), a KeyObject for opening
+  private readonly material = new Map<string, { key: CryptoKey; object: KeyObject }>()
   private writing: Promise<unknown> = Promise.resolve()
 
   constructor(options: LocalKmsOptions) {
@@ -73,8 +76,8 @@ export class LocalKms implements KmsBackend {
     return toBase64url(out)
   }
 
-  /** The key of one CMK version, unsealed once and kept as a non-extractable AES-GCM key (what jose needs). */
-  private async unseal(sealed: string, kid: string): Promise<CryptoKey> {
+  /** The key of one CMK version, unsealed once: a non-extractable key for jose, a KeyObject for node:crypto. */
+  private async unseal(sealed: string, kid: string): Promise<{ key: CryptoKey; object: KeyObject }> {
     const hit = this.material.get(sealed)
     if (hit) return hit
     const bytes = fromBase64url(sealed)
@@ -89,10 +92,13 @@ export class LocalKms implements KmsBackend {
         cause: err,
       })
     }
-    const key = await crypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt'])
+    const entry = {
+      key: await crypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt']),
+      object: createSecretKey(material),
+    }
     material.fill(0)
-    this.material.set(sealed, key)
-    return key
+    this.material.set(sealed, entry)
+    return entry
   }
 
   // --- state ---
@@ -170,7 +176,7 @@ export class LocalKms implements KmsBackend {
     if (h.ctx !== (await contextHash(context))) {
       throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
     }
-    const dek = await openEdek(jwe, await this.unseal(sealed, kidOf(h.tenant, h.keyName, h.version)))
+    const dek = openEdekNode(jwe, (await this.unseal(sealed, kidOf(h.tenant, h.keyName, h.version))).object)
     if (dek?.length !== 32) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK does not authenticate')
     return { dek, keyVersion: String(h.version) }
   }
@@ -188,7 +194,7 @@ export class LocalKms implements KmsBackend {
   /** An EDEK of `dek` under the primary version of the tenant's key. */
   private async wrapFor(dek: Uint8Array, tenant: string, keyName: string, context: EncryptionContext): Promise<Edek> {
     const k = await this.usable(tenant, keyName)
-    const cmk = await this.unseal(k.versions[k.primary]!.sealed!, kidOf(tenant, keyName, k.primary))
+    const { key: cmk } = await this.unseal(k.versions[k.primary]!.sealed!, kidOf(tenant, keyName, k.primary))
     const jwe = await sealEdek(dek, cmk, tenant, keyName, k.primary, context)
     return {
       providerId: LOCAL_PROVIDER_ID,
