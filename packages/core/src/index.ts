@@ -54,3 +54,4 @@ export type {
 } from './key-provider.ts'
 export { createLocalKeyProvider, type LocalKeyProviderOptions } from './local-provider.ts'
 export { DEFAULT_FRAME_SIZE, type DecryptOptions, type EncryptOptions } from './options.ts'
+export { type DataKeyReuseOptions, type ReusingKeyProvider, withDataKeyReuse } from './reuse-data-key.ts'
