@@ -17,6 +17,8 @@ import {
   type UnwrapRequest,
   type UnwrapResult,
 } from '@envelope/core'
+import type { DekCache } from '@envelope/idb-cache'
+import { withDekCache } from '@envelope/idb-cache/with-dek-cache'
 import { KeyProxyError } from './errors.ts'
 import {
   API_PREFIX,
@@ -57,6 +59,17 @@ export interface KeyProxyClientOptions {
   readonly deliveryKeyTtlMs?: number
   /** Waits between retries (injectable for tests). Default: a timer. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  /**
+   * An EDEK→DEK cache in front of the proxy (`@envelope/idb-cache`): a hit never calls the proxy, concurrent
+   * misses for one EDEK make one request. `partition` must be at least as narrow as what the proxy authorizes
+   * (the tenant; tenant and user when users of one tenant share a browser profile). Revocation: a key disabled at
+   * the proxy still opens cached DEKs until their TTL ends (docs/caching.md).
+   */
+  readonly cache?: {
+    readonly dekCache: DekCache
+    readonly partition: string | ((context: EncryptionContext) => string)
+    readonly ttlMs?: number
+  }
 }
 
 /** The client: a KeyProvider plus the proxy's other operations. */
@@ -330,5 +343,8 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       return call<{ status: string }>('GET', '/health', undefined, opts?.signal)
     },
   }
-  return client
+  if (!options.cache) return client
+  const { dekCache, partition, ttlMs } = options.cache
+  const cached = withDekCache(client, dekCache, { partition, ttlMs })
+  return { ...client, unwrapDataKey: cached.unwrapDataKey, unwrapDataKeys: cached.unwrapDataKeys }
 }

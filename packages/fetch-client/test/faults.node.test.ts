@@ -4,7 +4,8 @@
 import { once } from 'node:events'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { encrypt } from '@envelope/core'
+import { decryptToString, encrypt } from '@envelope/core'
+import { createMemoryDekCache } from '@envelope/idb-cache'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { hashKey, type RunningProxy, startProxy } from '../../key-proxy/test/proxy-process.ts'
 import { createKeyProxyClient } from '../src/index.ts'
@@ -147,4 +148,22 @@ test('a response that is not the protocol gives ERR_PROXY_PROTOCOL, never a cras
 test('an aborted signal stops the call with ERR_ABORTED', async () => {
   const { provider } = run([])
   expect(await codeOf(provider.generateDataKey({}, { signal: AbortSignal.abort() }))).toBe('ERR_ABORTED')
+})
+
+test('with a cache, opening one message again and again costs one unwrap request until the TTL ends', async () => {
+  let clock = 1_000_000
+  const dekCache = createMemoryDekCache({ maxEntries: 100, ttlMs: 60_000, now: () => clock })
+  const { provider } = run([], { cache: { dekCache, partition: 'acme' }, batchWindowMs: 0 })
+  const message = await encrypt('cached', {
+    provider: createKeyProxyClient({ baseUrl: frontUrl, apiKey: API_KEY }),
+    context: { d: '1' },
+  })
+  seen = 0
+  const opens = () => Promise.all(Array.from({ length: 5 }, () => decryptToString(message, { provider })))
+  expect(await opens()).toEqual(Array(5).fill('cached')) // five concurrent cold opens: one request
+  expect(await opens()).toEqual(Array(5).fill('cached')) // hits: no request
+  expect(seen).toBe(1)
+  clock += 60_001 // past the TTL: the proxy is asked again
+  expect(await decryptToString(message, { provider })).toBe('cached')
+  expect(seen).toBe(2)
 })
