@@ -42,6 +42,9 @@ const DEFAULT_OPEN_TIMEOUT_MS = 10_000
 
 type Store = IDBPObjectStore<DekCacheDB, ['deks'], 'deks', 'readwrite'>
 
+/** Longest a recorded use waits to be written when no other write comes (see touchLater). */
+const TOUCH_DELAY_MS = 250
+
 /**
  * Opens (creating if needed) the IndexedDB DEK cache and purges its expired entries. Prefer {@link openDekCache},
  * which puts a memory tier in front and falls back to memory instead of throwing.
@@ -137,6 +140,7 @@ export class IdbDekCache implements DekCache {
   private lastPurge = Number.NEGATIVE_INFINITY
   private closed = false
   private readonly touches = new Set<string>()
+  private touchTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(db: IDBPDatabase<DekCacheDB>, options: CheckedOptions) {
     this.db = db
@@ -169,8 +173,8 @@ export class IdbDekCache implements DekCache {
       this.write((store) => removeIfExpired(store, partition, key, now)).catch(ignore)
       return undefined // expired: never served, whether or not the purge above succeeds
     }
-    // Started before returning, so any later write of this tab is ordered after the touch (same store, readwrite).
-    this.write((store) => touch(store, partition, key, now)).catch(ignore)
+    // Recorded, not written now: a readwrite transaction per hit would make the next read wait for it.
+    this.touchLater(partition, key)
     return { dek: value.dek, expiresAt: value.expiresAt }
   }
 
@@ -226,29 +230,26 @@ export class IdbDekCache implements DekCache {
   }
 
   /**
-   * Records a use served by a tier in front (memory), so that IndexedDB's LRU order follows real use. Uses of one
-   * turn of the event loop are written in one transaction, created before any later write of this tab.
+   * Records a use (an IndexedDB hit, or a hit of a tier in front), so that IndexedDB's LRU order follows real
+   * use. Uses are written in a batch: first thing in this tab's next write transaction (so an eviction there
+   * sees them), or after TOUCH_DELAY_MS if no write comes. A burst of reads thus costs reads only; a tab that
+   * closes within the delay loses its last uses' order, never an entry.
    */
   touchLater(partition: string, key: string): void {
     if (this.closed) return
     const id = JSON.stringify([partition, key])
-    const scheduled = this.touches.size > 0
     this.touches.delete(id) // re-added last: the most recent use counts
     this.touches.add(id)
-    if (scheduled) return
-    queueMicrotask(() => {
-      const ids = [...this.touches].map((t) => JSON.parse(t) as [string, string])
-      this.touches.clear()
-      const now = this.options.now()
-      this.write(async (store) => {
-        for (const [p, k] of ids) await touch(store, p, k, now)
-      }).catch(ignore)
-    })
+    this.touchTimer ??= setTimeout(() => {
+      this.touchTimer = undefined
+      if (this.touches.size > 0) this.write(async () => undefined).catch(ignore)
+    }, TOUCH_DELAY_MS)
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
+    if (this.touchTimer !== undefined) clearTimeout(this.touchTimer)
     this.db.close()
   }
 
@@ -263,7 +264,11 @@ export class IdbDekCache implements DekCache {
       const tx = this.db.transaction(STORE, 'readwrite')
       const done = tx.done
       done.catch(ignore) // observed here; a failure surfaces through the awaits below
+      const touched = [...this.touches].map((t) => JSON.parse(t) as [string, string])
+      this.touches.clear()
       try {
+        const now = this.options.now()
+        for (const [p, k] of touched) await touch(tx.store, p, k, now) // recorded uses first (touchLater)
         const result = await body(tx.store)
         await done
         return result
