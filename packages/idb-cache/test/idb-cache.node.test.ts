@@ -196,3 +196,30 @@ describe('IndexedDB failures fall back to memory', () => {
     expect(warnings[0]).not.toMatch(/before|after/)
   })
 })
+
+test('a full disk (QuotaExceededError on put): the cache keeps working from memory, warns once, loses nothing', async () => {
+  const clock = testClock()
+  const cache = await openDekCache({ maxEntries: 10, ttlMs: 60_000, now: clock.now, name: uniqueName('quota') })
+  opened.push(cache)
+  expect(cache.backend).toBe('memory+indexeddb')
+  const before = await freshDek()
+  await cache.set('acme', 'k1', before)
+  const put = IDBObjectStore.prototype.put
+  IDBObjectStore.prototype.put = () => {
+    throw new DOMException('the disk is full', 'QuotaExceededError')
+  }
+  try {
+    const after = await freshDek()
+    const { warnings } = await captureWarnings(async () => {
+      await cache.set('acme', 'k2', after)
+      await cache.set('acme', 'k3', await freshDek())
+    })
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toContain('QuotaExceededError')
+    expect(cache.backend).toBe('memory')
+    expect(await fingerprint((await cache.get('acme', 'k2'))!)).toBe(await fingerprint(after))
+    expect(await fingerprint((await cache.get('acme', 'k1'))!)).toBe(await fingerprint(before))
+  } finally {
+    IDBObjectStore.prototype.put = put
+  }
+})
