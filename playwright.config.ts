@@ -1,15 +1,6 @@
 import { defineConfig } from '@playwright/test'
 
-// Debian's Chromium (Playwright can't download browsers here); flags from shared/toolchain.md.
-const chromiumArgs = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { chromiumArgs, chromiumPath } from './scripts/lib/chromium.mjs'
 
 /** Servers Playwright starts before any spec (and reuses locally). Packages add theirs here. */
 const webServers = [
@@ -51,7 +42,7 @@ export default defineConfig({
     {
       name: 'chromium',
       testIgnore: [...ignored, firefoxSpecs],
-      use: { browserName: 'chromium', launchOptions: { executablePath: '/usr/bin/chromium', args: chromiumArgs } },
+      use: { browserName: 'chromium', launchOptions: { executablePath: chromiumPath, args: chromiumArgs } },
     },
     { name: 'firefox', testMatch: firefoxSpecs, testIgnore: ignored },
   ],

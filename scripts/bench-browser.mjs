@@ -2,14 +2,14 @@
 // tiered DEK cache: a memory hit, an IndexedDB hit after a reload (memory tier empty), and a miss (an unwrap at a
 // real proxy on loopback). Medians of timings taken in the page (automation inflates timings taken outside it).
 // The same client in Node, where there is no IndexedDB, gives a memory hit and a miss for comparison.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import os from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from '@playwright/test'
 import { build } from 'rolldown'
+import { chromiumArgs, chromiumPath } from './lib/chromium.mjs'
+import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const json = process.argv.includes('--json')
@@ -47,51 +47,15 @@ const pages = createServer((req, res) => {
 const pageUrl = await listen(pages)
 
 // --- a real key proxy on loopback ---
-await import(`${root}packages/key-proxy/build.mjs`)
-const dataDir = mkdtempSync(join(os.tmpdir(), 'envelope-bench-browser-'))
-const sha256 = Array.from(
-  new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(API_KEY))),
-  (b) => b.toString(16).padStart(2, '0'),
-).join('')
-writeFileSync(
-  join(dataDir, 'config.json'),
-  JSON.stringify({
-    port: 0,
-    dataDir,
-    tenants: ['bench'],
-    corsOrigins: [pageUrl],
-    apiKeys: [{ id: 'bench', sha256, tenants: ['bench'] }],
-  }),
-)
-const proxy = spawn(
-  process.execPath,
-  [`${root}packages/key-proxy/dist/serve-node.mjs`, '--config', join(dataDir, 'config.json')],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-)
-const proxyUrl = await new Promise((resolve, reject) => {
-  let text = ''
-  proxy.stdout.on('data', (d) => {
-    text += d
-    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(text)
-    if (m) resolve(m[1])
-  })
-  proxy.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${text}`)))
+const sha256 = await sha256Hex(API_KEY)
+const proxy = await startProxyProcess({
+  tenants: ['bench'],
+  corsOrigins: [pageUrl],
+  apiKeys: [{ id: 'bench', sha256, tenants: ['bench'] }],
 })
+const proxyUrl = proxy.url
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-})
+const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs })
 try {
   const context = await browser.newContext()
   const page = await context.newPage()
@@ -159,6 +123,6 @@ try {
   log(`(${COUNT} messages; proxy ${proxyUrl}; page ${pageUrl})`)
 } finally {
   await browser.close()
-  proxy.kill('SIGTERM')
+  proxy.stop()
   pages.close()
 }

@@ -2,11 +2,10 @@
 // client. Unwraps per second and p50/p99 request latency for single unwraps and for batches of 10, 100 and 1000.
 // The load client speaks the wire protocol with plain fetch (not the client's own batching), with a fixed number
 // of requests in flight and a fixed number of requests per case.
-import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -15,9 +14,8 @@ const quick = args.has('--quick')
 const log = (...a) => (json ? console.error(...a) : console.log(...a))
 const API_KEY = 'bench-proxy-key'
 
-// --- build the proxy and a Node build of the client's protocol ---
+// --- a Node build of the client's protocol ---
 const { build } = await import('rolldown')
-await import(`${root}packages/key-proxy/build.mjs`)
 await build({
   input: `${root}packages/fetch-client/src/protocol.ts`,
   output: { file: `${root}dist/bench/protocol.mjs`, format: 'esm' },
@@ -27,42 +25,12 @@ await build({
 const protocol = await import(`${root}dist/bench/protocol.mjs`)
 
 // --- start a real proxy ---
-const dataDir = mkdtempSync(join(os.tmpdir(), 'envelope-bench-proxy-'))
-const sha256 = Array.from(
-  new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(API_KEY))),
-  (b) => b.toString(16).padStart(2, '0'),
-).join('')
-writeFileSync(
-  join(dataDir, 'config.json'),
-  JSON.stringify({
-    port: 0,
-    dataDir,
-    tenants: ['bench'],
-    apiKeys: [{ id: 'bench', sha256, tenants: ['bench'] }],
-    maxBodyBytes: 8 << 20,
-  }),
+const sha256 = await sha256Hex(API_KEY)
+const proxy = await startProxyProcess(
+  { tenants: ['bench'], apiKeys: [{ id: 'bench', sha256, tenants: ['bench'] }], maxBodyBytes: 8 << 20 },
+  process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/pprof'] : [],
 )
-const child = spawn(
-  process.execPath,
-  [
-    ...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/pprof'] : []),
-    `${root}packages/key-proxy/dist/serve-node.mjs`,
-    '--config',
-    join(dataDir, 'config.json'),
-  ],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-)
-const url = await new Promise((resolve, reject) => {
-  let out = ''
-  child.stdout.on('data', (d) => {
-    out += d
-    const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)
-    if (m) resolve(m[1])
-  })
-  child.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${out}`)))
-})
+const url = proxy.url
 
 try {
   const { privateKey, publicJwk } = await protocol.generateDeliveryKeyPair()
@@ -165,5 +133,5 @@ try {
     )
   }
 } finally {
-  child.kill('SIGTERM')
+  proxy.stop()
 }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { decryptToString, encrypt } from '@envelope/core'
 import { createMemoryDekCache } from '@envelope/idb-cache'
 import { afterAll, beforeAll, expect, test } from 'vitest'
-import { hashKey, type RunningProxy, startProxy } from '../../key-proxy/test/proxy-process.ts'
+import { codeOf, hashKey, type RunningProxy, startProxy } from '../../key-proxy/test/proxy-process.ts'
 import { createKeyProxyClient } from '../src/index.ts'
 
 const API_KEY = 'faults-key'
@@ -65,15 +65,6 @@ function run(steps: typeof script, options: Partial<Parameters<typeof createKeyP
     ...options,
   })
   return { provider, sleeps }
-}
-
-async function codeOf(work: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await work
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
 }
 
 test('503 then success: retried, and the message is sealed', async () => {

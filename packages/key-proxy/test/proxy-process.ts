@@ -127,3 +127,13 @@ export async function hashKey(key: string): Promise<string> {
   const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)))
   return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('')
 }
+
+/** The `code` a promise rejects with, or undefined when it resolves. */
+export async function codeOf(work: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await work
+  } catch (err) {
+    return (err as { code?: string }).code
+  }
+  return undefined
+}

@@ -8,7 +8,7 @@ import { createKeyProxyClient, type KeyProxyClient } from '@envelope/fetch-clien
 import * as protocol from '@envelope/fetch-client/protocol'
 import { compactDecrypt, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
+import { codeOf, hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
 const KEYS = {
   acme: 'acme-service-key',
@@ -37,15 +37,6 @@ async function token(
 
 const client = (apiKey: string, extra: Partial<Parameters<typeof createKeyProxyClient>[0]> = {}): KeyProxyClient =>
   createKeyProxyClient({ baseUrl: proxy.url, apiKey, retries: 0, ...extra })
-
-async function codeOf(work: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await work
-  } catch (err) {
-    return (err as { code?: string }).code
-  }
-  return undefined
-}
 
 const last = (action: string) =>
   proxy

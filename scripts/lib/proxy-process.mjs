@@ -1,0 +1,38 @@
+// Starts a real key proxy process for the benchmarks: built from source, on 127.0.0.1, a free port, a temporary
+// data folder, and the given settings. (Tests have the same in TypeScript: packages/key-proxy/test/proxy-process.ts.)
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+export async function sha256Hex(text) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Returns `{ url, stop }`; `nodeArgs` go to the proxy's node (e.g. `--cpu-prof`). */
+export async function startProxyProcess(settings, nodeArgs = []) {
+  await import(`${root}packages/key-proxy/build.mjs`)
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'envelope-bench-proxy-'))
+  writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ port: 0, dataDir, ...settings }))
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, `${root}packages/key-proxy/dist/serve-node.mjs`, '--config', join(dataDir, 'config.json')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const url = await new Promise((resolve, reject) => {
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)
+      if (m) resolve(m[1])
+    })
+    child.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${out}`)))
+  })
+  return { url, stop: () => child.kill('SIGTERM') }
+}
