@@ -22,6 +22,7 @@ const quick = args.has('--quick')
 const MiB = 1 << 20
 const STREAM_BYTES = (quick ? 32 : 256) * MiB
 const ROUNDS = quick ? 2 : 5
+const WARMUP_ROUNDS = quick ? 1 : 2 // JIT and allocator warm-up, both sides alike
 const SMALL_OPS = quick ? 1000 : 3000
 const log = (...a) => (json ? console.error(...a) : console.log(...a))
 
@@ -216,10 +217,12 @@ const fresh = async (fn, arg) => {
   return fn(arg)
 }
 
-/** Alternates ours and the baseline for ROUNDS rounds (after one warm-up round); median of ratios. */
+/** Alternates ours and the baseline for ROUNDS rounds (after WARMUP_ROUNDS); median of the rounds' ratios. */
 async function sideBySide(name, ours, baseline, arg) {
-  await ours(arg)
-  await baseline(arg)
+  for (let i = 0; i < WARMUP_ROUNDS; i++) {
+    await ours(arg)
+    await baseline(arg)
+  }
   const o = []
   const b = []
   const r = []
