@@ -1,16 +1,18 @@
 // `npm start`: the demo with the key proxy on its embedded defaults, all on 127.0.0.1.
 //   identity  a small demo identity service: signs short-lived ES256 JWTs for the demo tenants, serves its JWKS
 //   proxy     the key proxy (local KMS), trusting that JWKS; tenants acme and globex are created on first start
+//   storage   a small demo storage service that keeps only ciphertext (scripts/demo-storage.mjs)
 //   demo      the Vite app, getting data keys from the proxy with the signed-in tenant's JWT
 // Everything lives in one data folder (default .envelope-data/); stopping and starting again keeps it.
 // Options: --data DIR, --fresh (empty the data folder first), --preview (build, then serve the build),
-//          --proxy-port N, --identity-port N, --demo-port N.
+//          --proxy-port N, --identity-port N, --storage-port N, --demo-port N.
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
+import { startStorage } from './demo-storage.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
@@ -22,11 +24,13 @@ const preview = argv.includes('--preview')
 const dataDir = resolve(opt('--data', '.envelope-data'))
 const proxyPort = Number(opt('--proxy-port', 7777))
 const identityPort = Number(opt('--identity-port', 7780))
+const storagePort = Number(opt('--storage-port', identityPort + 1))
 const demoPort = Number(opt('--demo-port', preview ? 4173 : 5173))
 const host = '127.0.0.1'
 const demoOrigin = `http://${host}:${demoPort}`
 const identityUrl = `http://${host}:${identityPort}`
 const proxyUrl = `http://${host}:${proxyPort}`
+const storageUrl = `http://${host}:${storagePort}`
 const TENANTS = ['acme', 'globex']
 const AUDIENCE = 'envelope-demo'
 
@@ -70,6 +74,15 @@ const identity = createServer(async (req, res) => {
   res.end('not found')
 })
 await new Promise((ok) => identity.listen(identityPort, host, ok))
+const storage = await startStorage({
+  host,
+  port: storagePort,
+  dataDir,
+  origin: demoOrigin,
+  verifyKey: await importJWK(publicJwk, 'ES256'),
+  issuer: identityUrl,
+  audience: AUDIENCE,
+})
 
 // --- the key proxy, built from source, trusting the identity service ---
 const children = []
@@ -89,6 +102,7 @@ function stop(code = 0) {
   stopping = true
   for (const c of children) c.kill('SIGTERM')
   identity.close()
+  storage.close()
   process.exit(code)
 }
 process.on('SIGINT', () => stop(0))
@@ -119,7 +133,7 @@ run(process.execPath, ['packages/key-proxy/dist/serve-node.mjs', '--config', `${
 
 // --- the demo app ---
 const vite = `${root}node_modules/vite/bin/vite.js`
-const env = { VITE_PROXY_URL: proxyUrl, VITE_IDENTITY_URL: identityUrl }
+const env = { VITE_PROXY_URL: proxyUrl, VITE_IDENTITY_URL: identityUrl, VITE_STORAGE_URL: storageUrl }
 if (preview) {
   await new Promise((ok, fail) =>
     spawn(process.execPath, [vite, 'build', '--config', 'demo/vite.config.ts', '--logLevel', 'warn'], {
@@ -141,6 +155,7 @@ console.log(`
 envelope demo          ${demoOrigin}/
 key proxy              ${proxyUrl}   (tenants: ${TENANTS.join(', ')})
 demo identity service  ${identityUrl}
+demo storage           ${storageUrl}   (ciphertext only: ${dataDir}/storage)
 data folder            ${dataDir}   (proxy/keys.json, proxy/audit.log, proxy/admin.key)
 admin                  npm run admin -- --help   (e.g. npm run admin -- rotate acme --admin-key-file ${dataDir}/proxy/admin.key${proxyPort === 7777 ? '' : ` --url ${proxyUrl}`})
 Ctrl-C stops everything; data stays.

@@ -1,24 +1,36 @@
 // The demo page: seals a note and an optional file into one envelope message in the browser, with a data key
 // from the key proxy (the signed-in tenant's JWT from the demo identity service), shows the message header,
 // and opens it again, including the typed refusals for a flipped bit, another tenant and an unreachable proxy.
-import { decrypt, EnvelopeError, encrypt, type KeyProvider, readHeader } from '@envelope/core'
+import { decrypt, decryptStream, EnvelopeError, encrypt, type KeyProvider, readHeader } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
+import { openDekCache } from '@envelope/idb-cache'
 
 const PROXY_URL = import.meta.env.VITE_PROXY_URL ?? 'http://127.0.0.1:7777'
 const IDENTITY_URL = import.meta.env.VITE_IDENTITY_URL ?? 'http://127.0.0.1:7780'
+const STORAGE_URL = import.meta.env.VITE_STORAGE_URL ?? 'http://127.0.0.1:7781'
+// Opened early (the first IndexedDB open after a reload costs tens of ms): DEKs unwrapped once are reused from
+// here, across reloads, as non-extractable keys, until their TTL.
+const dekCache = await openDekCache({ maxEntries: 500, ttlMs: 10 * 60_000 })
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T
 const status = $('status')
 let sealed: { message: Uint8Array; tenant: string } | undefined
 
+async function tokenFor(tenant: string): Promise<string> {
+  const r = await fetch(`${IDENTITY_URL}/token?tenant=${encodeURIComponent(tenant)}`)
+  if (!r.ok) throw new EnvelopeError('ERR_SIGN_IN', 'the demo identity service refused to sign in')
+  return r.text()
+}
+
 /** A key provider acting as a user of `tenant`: the proxy only ever serves that tenant's keys to it. */
-function providerFor(tenant: string, baseUrl = PROXY_URL): KeyProvider {
-  const getToken = async () => {
-    const r = await fetch(`${IDENTITY_URL}/token?tenant=${encodeURIComponent(tenant)}`)
-    if (!r.ok) throw new EnvelopeError('ERR_SIGN_IN', 'the demo identity service refused to sign in')
-    return r.text()
-  }
-  return createKeyProxyClient({ baseUrl, getToken, timeoutMs: 3000, retries: 1 })
+function providerFor(tenant: string, { baseUrl = PROXY_URL, cached = true } = {}): KeyProvider {
+  return createKeyProxyClient({
+    baseUrl,
+    getToken: () => tokenFor(tenant),
+    timeoutMs: 3000,
+    retries: 1,
+    ...(cached ? { cache: { dekCache, partition: tenant } } : {}),
+  })
 }
 
 function show(text: string, kind: 'ok' | 'error') {
@@ -107,8 +119,63 @@ $('seal').addEventListener('submit', async (event) => {
     }),
   )
   $('result').hidden = false
-  show(`Encrypted with a data key of tenant ${tenant}. The note and file never left this page.`, 'ok')
+  // Only ciphertext goes to storage (as a Blob, which the browser may keep on disk rather than in the JS heap).
+  const upload = await fetch(`${STORAGE_URL}/submissions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await tokenFor(tenant)}` },
+    body: new Blob([message as Uint8Array<ArrayBuffer>]),
+  })
+  if (!upload.ok) return show(`Encrypted, but the storage service refused the upload (${upload.status}).`, 'error')
+  show(
+    `Encrypted with a data key of tenant ${tenant} and stored. The note and file never left this page in the clear.`,
+    'ok',
+  )
+  await listSubmissions()
 })
+
+const selectedTenant = () => ($('seal').querySelector('select') as HTMLSelectElement).value
+
+/** The signed-in tenant's submissions, as the storage service lists them. */
+async function listSubmissions(): Promise<void> {
+  const tenant = selectedTenant()
+  const r = await fetch(`${STORAGE_URL}/submissions`, {
+    headers: { authorization: `Bearer ${await tokenFor(tenant)}` },
+  })
+  const { submissions } = (await r.json()) as { submissions: { id: string; bytes: number }[] }
+  $('submissions').replaceChildren(
+    ...submissions.map((s) => {
+      const li = document.createElement('li')
+      const button = document.createElement('button')
+      button.type = 'button'
+      button.textContent = `Open ${s.id}`
+      button.addEventListener('click', () => openStored(tenant, s.id))
+      li.append(button, ` ${s.bytes} bytes of ciphertext`)
+      return li
+    }),
+  )
+}
+
+/** Downloads a submission and decrypts it as a stream: each frame is released only once it verified. */
+async function openStored(tenant: string, id: string): Promise<void> {
+  const log = $('opened')
+  try {
+    const r = await fetch(`${STORAGE_URL}/submissions/${id}`, {
+      headers: { authorization: `Bearer ${await tokenFor(tenant)}` },
+    })
+    if (!r.ok || !r.body) throw new EnvelopeError('ERR_NOT_FOUND', `storage answered ${r.status}`)
+    const plain = r.body.pipeThrough(decryptStream({ provider: providerFor(tenant), expectedContext: { tenant } }))
+    const { note, fileBytes } = unpack(new Uint8Array(await new Response(plain).arrayBuffer()))
+    log.textContent = `Opened ${id}: “${note}”${fileBytes ? ` and ${fileBytes} file bytes` : ''}.`
+    log.className = 'ok'
+  } catch (err) {
+    log.textContent = explain(err)
+    log.className = 'error'
+  }
+}
+
+$('seal')
+  .querySelector('select')!
+  .addEventListener('change', () => void listSubmissions())
 
 $('open').addEventListener('click', () => sealed && open(sealed.message, providerFor(sealed.tenant), sealed.tenant))
 $('tamper').addEventListener('click', () => {
@@ -122,8 +189,11 @@ $('wrong-tenant').addEventListener('click', () => {
   const other = sealed.tenant === 'acme' ? 'globex' : 'acme'
   return open(sealed.message, providerFor(other), sealed.tenant)
 })
-$('proxy-down').addEventListener(
-  'click',
-  () => sealed && open(sealed.message, providerFor(sealed.tenant, 'http://127.0.0.1:9'), sealed.tenant),
-)
+// A device without the cached key: a cached DEK keeps opening data while the proxy is down, until its TTL.
+$('proxy-down').addEventListener('click', () => {
+  if (!sealed) return
+  const offline = providerFor(sealed.tenant, { baseUrl: 'http://127.0.0.1:9', cached: false })
+  return open(sealed.message, offline, sealed.tenant)
+})
+await listSubmissions()
 document.body.dataset.ready = 'true'
