@@ -35,7 +35,7 @@ export interface AppOptions {
 /** The CMK a tenant's data keys are made with (one named key per tenant in this version). */
 export const DEFAULT_KEY = 'default'
 
-type Vars = { Variables: { requestId: string } }
+type Vars = { Variables: { requestId: string; audited?: boolean; caller?: string } }
 type Delivery = Awaited<ReturnType<typeof createDelivery>>
 
 function context(value: unknown): EncryptionContext {
@@ -81,47 +81,68 @@ export function createApp(options: AppOptions): Hono<Vars> {
       cors({ origin: [...options.corsOrigins], allowHeaders: ['authorization', 'content-type'], maxAge: 600 }),
     )
   }
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: options.maxBodyBytes ?? 1 << 20,
-      onError: (c) =>
-        c.json(
-          {
-            error: { code: 'ERR_BODY_TOO_LARGE', message: 'request body is too large', requestId: c.get('requestId') },
-          },
-          413,
-        ),
-    }),
-  )
-  app.onError((err, c) => {
-    if (!(err instanceof ProxyError))
-      console.error(`[key-proxy] ${c.get('requestId')} internal error:`, err instanceof Error ? err.message : err)
-    const { status, body } = errorJson(err, c.get('requestId'))
-    return c.json(body, status as 400)
-  })
-  app.notFound((c) =>
-    c.json({ error: { code: 'ERR_NOT_FOUND', message: 'no such route', requestId: c.get('requestId') } }, 404),
-  )
-
-  const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): void =>
+  const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): void => {
+    c.set('audited', true)
     audit({
       time: new Date().toISOString(),
       requestId: c.get('requestId'),
       tenant: null,
       keyId: null,
       keyVersion: null,
-      caller: null,
+      caller: c.get('caller') ?? null,
       contextHash: null,
       ...fields,
     })
+  }
+
+  /** The audit action of a key-use or admin route; undefined for health, readiness and unknown routes. */
+  function actionOf(path: string): AuditLine['action'] | undefined {
+    const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey)$/.exec(path)
+    if (m) return m[1]!.includes('generate') ? 'generate' : m[1]!.includes('unwrap') ? 'unwrap' : 'rekey'
+    const admin = /^\/v1\/admin\/tenants\/[^/]+\/keys\/[^/]+(?:\/([a-z-]+))?$/.exec(path)
+    return admin ? `admin.${admin[1] ?? 'describe'}` : undefined
+  }
+
+  /** Every refused key-use or admin request leaves an audit line, even one refused before any operation began. */
+  function auditRefusal(c: Context<Vars>, code: string): void {
+    const action = actionOf(c.req.path)
+    if (action && !c.get('audited')) line(c, { action, outcome: code })
+  }
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: options.maxBodyBytes ?? 1 << 20,
+      onError: (c) => {
+        auditRefusal(c, 'ERR_BODY_TOO_LARGE')
+        const error = {
+          code: 'ERR_BODY_TOO_LARGE',
+          message: 'request body is too large',
+          requestId: c.get('requestId'),
+        }
+        return c.json({ error }, 413)
+      },
+    }),
+  )
+  app.onError((err, c) => {
+    if (!(err instanceof ProxyError))
+      console.error(`[key-proxy] ${c.get('requestId')} internal error:`, err instanceof Error ? err.message : err)
+    const { status, body } = errorJson(err, c.get('requestId'))
+    auditRefusal(c, body.error.code)
+    return c.json(body, status as 400)
+  })
+  app.notFound((c) =>
+    c.json({ error: { code: 'ERR_NOT_FOUND', message: 'no such route', requestId: c.get('requestId') } }, 404),
+  )
 
   const outcome = (err: unknown) => (err instanceof EnvelopeError ? err.code : 'ERR_INTERNAL')
 
   /** Authenticates and audits a refusal before any body is trusted. */
   async function caller(c: Context<Vars>, action: AuditLine['action'], admin = false): Promise<Caller> {
     try {
-      return await authenticate(c.req.header('authorization'), admin)
+      const who = await authenticate(c.req.header('authorization'), admin)
+      c.set('caller', who.id)
+      return who
     } catch (err) {
       line(c, { action, outcome: outcome(err) })
       throw err

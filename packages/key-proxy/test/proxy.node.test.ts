@@ -328,7 +328,8 @@ describe('bad requests', () => {
       body,
     }).then(async (r) => ({ status: r.status, code: ((await r.json()) as { error?: { code?: string } }).error?.code }))
 
-  test('malformed, oversized and out-of-range bodies are refused with their codes', async () => {
+  test('malformed, oversized and out-of-range bodies are refused with their codes, each with an audit line', async () => {
+    const seen = proxy.auditLines().length
     expect(await post('/keys/generate', '{not json')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST' })
     expect(await post('/keys/generate', '[]')).toEqual({ status: 400, code: 'ERR_BAD_REQUEST' })
     expect(await post('/keys/generate', JSON.stringify({ context: { a: 1 }, clientKey: {} }))).toEqual({
@@ -347,6 +348,13 @@ describe('bad requests', () => {
       code: 'ERR_BATCH_TOO_LARGE',
     })
     expect(await post('/keys/nowhere', '{}')).toEqual({ status: 404, code: 'ERR_NOT_FOUND' })
+    const lines = proxy.auditLines().slice(seen)
+    const outcomes = lines.map((l) => `${l.action}:${l.outcome}`)
+    expect(outcomes.filter((o) => o === 'generate:ERR_BAD_REQUEST')).toHaveLength(4)
+    expect(outcomes).toContain('generate:ERR_BODY_TOO_LARGE')
+    expect(outcomes).toContain('unwrap:ERR_BATCH_TOO_LARGE')
+    expect(lines.find((l) => l.outcome === 'ERR_BAD_REQUEST')).toMatchObject({ caller: 'apikey:acme-svc' })
+    expect(outcomes.some((o) => o.includes('ERR_NOT_FOUND'))).toBe(false) // an unknown route is not a key use
   })
 
   test('unknown and garbled EDEKs are refused with ERR_EDEK_INVALID', async () => {
