@@ -31,8 +31,9 @@ test('encrypts in the page with a proxy DEK, decrypts, and refuses tampering, th
     .setInputFiles({ name: 'a.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(300_000, 7) })
   await page.getByRole('button', { name: 'Encrypt' }).click()
   await expect(page.getByRole('status')).toHaveText(
-    'Encrypted with a data key of tenant acme and stored. The note and file never left this page in the clear.',
+    'Encrypted in a Web Worker with a data key of tenant acme and stored. The note and file never left this page in the clear.',
   )
+  await expect(page.locator('body')).toHaveAttribute('data-sealed-in', 'worker') // reported by the worker's own scope
   await expect(page.locator('#header')).toContainText('{"tenant":"acme"}')
   await expect(page.locator('#header')).toContainText('envelope-local-kms / acme/default v1')
   await expect(page.locator('#header')).toContainText('3 of 128 KiB')

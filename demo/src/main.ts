@@ -1,9 +1,10 @@
 // The demo page: seals a note and an optional file into one envelope message in the browser, with a data key
 // from the key proxy (the signed-in tenant's JWT from the demo identity service), shows the message header,
 // and opens it again, including the typed refusals for a flipped bit, another tenant and an unreachable proxy.
-import { decrypt, decryptStream, EnvelopeError, encrypt, type KeyProvider, readHeader } from '@envelope/core'
+import { type DataKey, decrypt, decryptStream, EnvelopeError, type KeyProvider, readHeader } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { openDekCache } from '@envelope/idb-cache'
+import type { SealMessage, SealRequest } from './seal-worker.ts'
 
 const PROXY_URL = import.meta.env.VITE_PROXY_URL ?? 'http://127.0.0.1:7777'
 const IDENTITY_URL = import.meta.env.VITE_IDENTITY_URL ?? 'http://127.0.0.1:7780'
@@ -56,14 +57,33 @@ function hex(bytes: Uint8Array, max = 16): string {
   return bytes.length > max ? `${h}…` : h
 }
 
-// The payload: note and file in one buffer, length-prefixed, so one message carries both.
-function pack(note: string, file: Uint8Array): Uint8Array {
+// The payload: note and file in one Blob, length-prefixed, so one message carries both. A Blob, not bytes: the
+// file is never read into the main thread; the worker streams it.
+function pack(note: string, file: Blob): Blob {
   const n = new TextEncoder().encode(note)
-  const out = new Uint8Array(4 + n.length + file.length)
-  new DataView(out.buffer).setUint32(0, n.length)
-  out.set(n, 4)
-  out.set(file, 4 + n.length)
-  return out
+  const length = new Uint8Array(4)
+  new DataView(length.buffer).setUint32(0, n.length)
+  return new Blob([length, n, file])
+}
+
+/** Encrypts `payload` in a Web Worker under `dataKey`; reports progress; resolves with the message as a Blob. */
+function sealInWorker(dataKey: DataKey, context: Record<string, string>, payload: Blob): Promise<Blob> {
+  const worker = new Worker(new URL('./seal-worker.ts', import.meta.url), { type: 'module' })
+  const parts: Uint8Array<ArrayBuffer>[] = []
+  return new Promise<Blob>((resolve, reject) => {
+    worker.onmessage = ({ data }: MessageEvent<SealMessage>) => {
+      if (data.type === 'progress') {
+        show(`Encrypting in a Web Worker: ${Math.floor((100 * data.plaintextBytes) / Math.max(1, data.total))}%`, 'ok')
+      } else if (data.type === 'part') parts.push(data.bytes as Uint8Array<ArrayBuffer>)
+      else if (data.type === 'done') {
+        document.body.dataset.sealedIn = data.inWorker ? 'worker' : 'main'
+        resolve(new Blob(parts))
+      } else reject(new EnvelopeError(data.code, data.message))
+    }
+    worker.onerror = (e) => reject(new EnvelopeError('ERR_WORKER', e.message))
+    const request: SealRequest = { dataKey, context, payload }
+    worker.postMessage(request)
+  }).finally(() => worker.terminate())
 }
 
 function unpack(bytes: Uint8Array): { note: string; fileBytes: number } {
@@ -85,16 +105,17 @@ $('seal').addEventListener('submit', async (event) => {
   const form = new FormData(event.target as HTMLFormElement)
   const tenant = String(form.get('tenant'))
   const file = form.get('file') as File | null
-  const fileBytes = file && file.size > 0 ? new Uint8Array(await file.arrayBuffer()) : new Uint8Array(0)
-  let message: Uint8Array
+  const payload = pack(String(form.get('note')), file ?? new Blob())
+  let stored: Blob
   try {
-    message = await encrypt(pack(String(form.get('note')), fileBytes), {
-      provider: providerFor(tenant),
-      context: { tenant },
-    })
+    // The data key comes from the proxy here (the page holds the token); the worker only ever sees the key.
+    const context = { tenant }
+    const dataKey = await providerFor(tenant).generateDataKey(context, { plaintextLength: payload.size })
+    stored = await sealInWorker(dataKey, context, payload)
   } catch (err) {
     return show(explain(err).replace('Nothing was decrypted.', 'Nothing was encrypted or sent.'), 'error')
   }
+  const message = new Uint8Array(await stored.arrayBuffer()) // kept for the demo's tamper and decrypt buttons
   sealed = { message, tenant }
   const h = readHeader(message)
   const e = h.edeks[0]!
@@ -123,11 +144,11 @@ $('seal').addEventListener('submit', async (event) => {
   const upload = await fetch(`${STORAGE_URL}/submissions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${await tokenFor(tenant)}` },
-    body: new Blob([message as Uint8Array<ArrayBuffer>]),
+    body: stored,
   })
   if (!upload.ok) return show(`Encrypted, but the storage service refused the upload (${upload.status}).`, 'error')
   show(
-    `Encrypted with a data key of tenant ${tenant} and stored. The note and file never left this page in the clear.`,
+    `Encrypted in a Web Worker with a data key of tenant ${tenant} and stored. The note and file never left this page in the clear.`,
     'ok',
   )
   await listSubmissions()
