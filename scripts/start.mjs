@@ -24,7 +24,7 @@ const preview = argv.includes('--preview')
 const dataDir = resolve(opt('--data', '.envelope-data'))
 const proxyPort = Number(opt('--proxy-port', 7777))
 const identityPort = Number(opt('--identity-port', 7780))
-const storagePort = Number(opt('--storage-port', identityPort + 1))
+const storagePort = Number(opt('--storage-port', identityPort === 7780 ? 7778 : identityPort + 1))
 const demoPort = Number(opt('--demo-port', preview ? 4173 : 5173))
 const host = '127.0.0.1'
 const demoOrigin = `http://${host}:${demoPort}`

@@ -8,7 +8,7 @@ import type { SealMessage, SealRequest } from './seal-worker.ts'
 
 const PROXY_URL = import.meta.env.VITE_PROXY_URL ?? 'http://127.0.0.1:7777'
 const IDENTITY_URL = import.meta.env.VITE_IDENTITY_URL ?? 'http://127.0.0.1:7780'
-const STORAGE_URL = import.meta.env.VITE_STORAGE_URL ?? 'http://127.0.0.1:7781'
+const STORAGE_URL = import.meta.env.VITE_STORAGE_URL ?? 'http://127.0.0.1:7778'
 // Opened early (the first IndexedDB open after a reload costs tens of ms): DEKs unwrapped once are reused from
 // here, across reloads, as non-extractable keys, until their TTL.
 const dekCache = await openDekCache({ maxEntries: 500, ttlMs: 10 * 60_000 })
