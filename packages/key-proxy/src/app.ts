@@ -225,9 +225,14 @@ export function createApp(options: AppOptions): Hono<Vars> {
     }
   }
 
-  /** The first EDEK of this KMS among those a request sends (others may be for other providers). */
-  const ownEdek = (list: unknown) =>
-    (Array.isArray(list) ? list.map(edekFromJson) : []).find((e) => e?.providerId === kms.providerId)
+  /**
+   * The EDEK to use among those a request sends: this KMS's, preferring the acting tenant's (a message may carry
+   * EDEKs for several tenants, or for other providers).
+   */
+  const ownEdek = (list: unknown, tenant: string) => {
+    const ours = (Array.isArray(list) ? list.map(edekFromJson) : []).filter((e) => e?.providerId === kms.providerId)
+    return ours.find((e) => e!.keyId.startsWith(`${tenant}/`)) ?? ours[0]
+  }
 
   // --- data keys ---
   async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, d: Delivery) {
@@ -252,7 +257,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
   ): Promise<WrappedDek> {
     const it = item as { edeks?: unknown; context?: unknown } | null
     const ctx = context(it?.context)
-    const edek = ownEdek(it?.edeks)
+    const edek = ownEdek(it?.edeks, tenant)
     const fields = {
       action: 'unwrap',
       tenant,
@@ -338,7 +343,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const tenant = tenantOf(c, who, 'rekey', body.tenant)
     const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, who, 'rekey', body.toTenant)
     const ctx = context(body.context ?? {})
-    const edek = ownEdek(body.edeks)
+    const edek = ownEdek(body.edeks, tenant)
     const fields = {
       action: 'rekey',
       tenant,

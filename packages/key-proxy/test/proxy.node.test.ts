@@ -405,6 +405,20 @@ describe('key administration', () => {
     )
   })
 
+  test('a message with EDEKs for two tenants opens for each, through its own EDEK', async () => {
+    const message = await encrypt('shared', { provider: client(KEYS.acme), context: { doc: 'two' } })
+    const acmeEdek = readHeader(message).edeks[0]!
+    const globexEdek = await client(KEYS.both, { tenant: 'acme' }).rekey(
+      [acmeEdek],
+      { doc: 'two' },
+      { toTenant: 'globex' },
+    )
+    const both = replaceEdeks(message, [acmeEdek, globexEdek])
+    expect(await decryptToString(both, { provider: client(KEYS.globex) })).toBe('shared')
+    expect(await decryptToString(both, { provider: client(KEYS.acme) })).toBe('shared')
+    expect(last('unwrap')).toMatchObject({ tenant: 'acme', keyId: 'acme/default', outcome: 'ok' })
+  })
+
   test('disable, enable, schedule deletion, cancel, and shred: each state refuses or allows as it should', async () => {
     const admin = (...a: string[]) => proxy.admin(...a)
     expect(admin('create', 'initech').status).toBe(0)
