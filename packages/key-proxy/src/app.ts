@@ -76,10 +76,14 @@ export function createApp(options: AppOptions): Hono<Vars> {
     await next()
   })
   if (options.corsOrigins?.length) {
-    app.use(
-      '/v1/keys/*',
-      cors({ origin: [...options.corsOrigins], allowHeaders: ['authorization', 'content-type'], maxAge: 600 }),
-    )
+    // Admin routes too: a tenant's key administrator may manage its key from the browser (a key-admin JWT).
+    const allowed = cors({
+      origin: [...options.corsOrigins],
+      allowHeaders: ['authorization', 'content-type'],
+      maxAge: 600,
+    })
+    app.use('/v1/keys/*', allowed)
+    app.use('/v1/admin/*', allowed)
   }
   const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): void => {
     c.set('audited', true)
@@ -358,7 +362,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     })
   })
 
-  // --- administration (admin API keys only) ---
+  // --- administration (admin API keys; key-admin JWTs for their own tenant) ---
   const adminActions = {
     create: (t: string, k: string) => kms.createKey(t, k),
     rotate: (t: string, k: string) => kms.rotate(t, k),
@@ -375,7 +379,14 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const info = await audited(
       c,
       { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id },
-      () => run(tenant, key),
+      () => {
+        // A tenant's key administrator (a key-admin JWT) manages its own tenant's existing keys; creating keys
+        // is the operator's (an admin API key).
+        if (who.tenants !== '*' && (!who.tenants.includes(tenant) || action === 'create')) {
+          throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to ${action} keys of tenant "${tenant}"`)
+        }
+        return run(tenant, key)
+      },
     )
     return c.json(info as object)
   }

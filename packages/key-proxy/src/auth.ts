@@ -2,7 +2,8 @@
  * Who is calling, and for which tenant. Services use API keys (`Authorization: ApiKey <key>`), stored only as
  * SHA-256 hashes, each allowed a list of tenants; several may be active at once, for rotation. End users use JWTs
  * (`Authorization: Bearer <jwt>`) verified with jose against the configured JWKS: signature, algorithm allow-list
- * (never `none`), issuer, audience, expiry, and a tenant claim. Admin routes take admin API keys only.
+ * (never `none`), issuer, audience, expiry, and a tenant claim. Admin routes take admin API keys,
+ * or a JWT carrying the configured key-admin role for its own tenant's keys.
  * @module
  */
 import {
@@ -34,6 +35,14 @@ export interface JwtConfig {
   readonly tenantClaim?: string
   /** Accepted algorithms. Default `["ES256", "EdDSA", "RS256"]`. */
   readonly algorithms?: readonly string[]
+  /**
+   * The role that makes a token's bearer a key administrator of its own tenant (describe, rotate, disable,
+   * enable, schedule or cancel deletion, destroy; never create, and never another tenant's key), as a customer
+   * controls its own CMK in a KMS key policy. Unset: JWTs never administer keys.
+   */
+  readonly keyAdminRole?: string
+  /** Claim holding the token's roles (a string array or a space-separated string). Default `roles`. */
+  readonly rolesClaim?: string
 }
 
 export interface AuthConfig {
@@ -91,7 +100,10 @@ export function createAuthenticator(config: AuthConfig) {
       const tenant = payload[jwt.tenantClaim ?? 'tenant']
       if (typeof tenant !== 'string' || tenant === '')
         throw new ProxyError('ERR_TOKEN_NO_TENANT', 'token names no tenant')
-      return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin: false }
+      const roles = payload[jwt.rolesClaim ?? 'roles']
+      const roleList = typeof roles === 'string' ? roles.split(' ') : Array.isArray(roles) ? roles : []
+      const admin = jwt.keyAdminRole !== undefined && roleList.includes(jwt.keyAdminRole)
+      return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin }
     } catch (err) {
       if (err instanceof ProxyError) throw err
       if (err instanceof joseErrors.JWTExpired) throw new ProxyError('ERR_TOKEN_EXPIRED', 'token has expired')
@@ -113,8 +125,11 @@ export function createAuthenticator(config: AuthConfig) {
     if (!header) throw new ProxyError('ERR_UNAUTHENTICATED', 'no credentials')
     const [scheme, value] = [header.slice(0, header.indexOf(' ')), header.slice(header.indexOf(' ') + 1).trim()]
     if (/^bearer$/i.test(scheme)) {
-      if (admin) throw new ProxyError('ERR_ADMIN_REQUIRED', 'admin routes take an admin API key')
-      return verifyJwt(value)
+      const who = await verifyJwt(value)
+      if (admin && !who.admin) {
+        throw new ProxyError('ERR_ADMIN_REQUIRED', 'admin routes take an admin API key or a key-admin token')
+      }
+      return who
     }
     if (/^apikey$/i.test(scheme) && value) {
       const hash = await sha256Hex(value)

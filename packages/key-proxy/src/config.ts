@@ -84,6 +84,13 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
       'jwt',
       'to have "jwks" ({ keys: [...] }) or "jwksUrl"',
     )
+    for (const name of ['keyAdminRole', 'rolesClaim', 'tenantClaim'] as const) {
+      check(
+        j[name] === undefined || (typeof j[name] === 'string' && j[name] !== ''),
+        `jwt.${name}`,
+        'a non-empty string',
+      )
+    }
   }
   check(
     Number.isInteger(c.minDeletionDays) && c.minDeletionDays >= 0 && c.minDeletionDays <= 30,

@@ -58,7 +58,14 @@ beforeAll(async () => {
       { id: 'globex-svc', sha256: await hashKey(KEYS.globex), tenants: ['globex'] },
       { id: 'migration', sha256: await hashKey(KEYS.both), tenants: ['acme', 'globex'] },
     ],
-    jwt: { jwks: { keys: [jwk] }, issuer: ISSUER, audience: AUDIENCE, tenantClaim: 'tenant', algorithms: ['ES256'] },
+    jwt: {
+      jwks: { keys: [jwk] },
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      tenantClaim: 'tenant',
+      algorithms: ['ES256'],
+      keyAdminRole: 'key-admin',
+    },
   })
 })
 
@@ -473,5 +480,44 @@ describe('key administration', () => {
     expect(proxy.admin('--help').stdout).toContain('schedule-deletion')
     expect(proxy.admin('rotate', 'nobody').status).toBe(1)
     expect(proxy.admin('rotate', 'nobody').stderr).toContain('ERR_KEY_NOT_FOUND')
+  })
+
+  test('a key-admin JWT administers its own tenant’s key only, and never creates keys', async () => {
+    const call = async (path: string, claims: Record<string, unknown>, method = 'POST') => {
+      const r = await fetch(`${proxy.url}/v1/admin/tenants/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${await token(claims)}` },
+      })
+      const body = (await r.json()) as { state?: string; primaryVersion?: number; error?: { code: string } }
+      return { status: r.status, code: body.error?.code, body }
+    }
+    const admin = { tenant: 'acme', roles: ['key-admin'] }
+    expect(await call('acme/keys/default/rotate', { tenant: 'acme' })).toMatchObject({
+      status: 403,
+      code: 'ERR_ADMIN_REQUIRED',
+    })
+    expect(await call('acme/keys/default/rotate', { tenant: 'acme', roles: 'reader key-admins' })).toMatchObject({
+      code: 'ERR_ADMIN_REQUIRED',
+    })
+    expect(await call('globex/keys/default/disable', admin)).toMatchObject({
+      status: 403,
+      code: 'ERR_TENANT_FORBIDDEN',
+    })
+    expect(last('admin.disable')).toMatchObject({
+      tenant: 'globex',
+      caller: 'jwt:user-1',
+      outcome: 'ERR_TENANT_FORBIDDEN',
+    })
+    expect(await call('acme/keys/second/create', admin)).toMatchObject({ status: 403, code: 'ERR_TENANT_FORBIDDEN' })
+    expect(JSON.parse(proxy.admin('describe', 'globex').stdout)).toMatchObject({ state: 'enabled' })
+
+    const before = await call('acme/keys/default', admin, 'GET')
+    expect(before.status).toBe(200)
+    const rotated = await call('acme/keys/default/rotate', { tenant: 'acme', roles: 'reader key-admin' })
+    expect(rotated.status).toBe(200)
+    expect(JSON.stringify(rotated.body)).not.toBe(JSON.stringify(before.body))
+    expect(last('admin.rotate')).toMatchObject({ tenant: 'acme', caller: 'jwt:user-1', outcome: 'ok' })
+    expect((await call('acme/keys/default/disable', admin)).body).toMatchObject({ state: 'disabled' })
+    expect((await call('acme/keys/default/enable', admin)).body).toMatchObject({ state: 'enabled' })
   })
 })
