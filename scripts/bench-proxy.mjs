@@ -3,7 +3,6 @@
 // The load client speaks the wire protocol with plain fetch (not the client's own batching), with a fixed number
 // of requests in flight and a fixed number of requests per case.
 import os from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 

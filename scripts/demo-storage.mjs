@@ -1,12 +1,38 @@
-// The demo's storage service: keeps submissions as the ciphertext the browser sent (envelope messages, their
-// EDEKs inside), one file each under <dataDir>/storage/<tenant>/, and never sees a key or plaintext. Callers
-// present the demo identity service's JWT; a tenant lists and reads only its own submissions.
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs'
+// The demo's storage service: keeps what the browser uploads (envelope messages, their EDEKs inside) and never
+// sees a key or plaintext. A submission is a folder of objects under <dataDir>/storage/<tenant>/<id>/: `fields`
+// (the encrypted form fields and file names) and `file-<n>` (each attached file, its own message).
+//
+// Uploads come in parts of at most 16 MiB, appended at an offset the client names, so a browser can upload a
+// file of any size with constant memory (Chromium streams request bodies only over HTTP/2), and a retried part
+// is harmless. A submission stays in <tenant>/.pending/ until committed, so an interrupted upload never shows up
+// as a submission, and one discarded or cut off never touches those already stored.
+//
+// Callers present the demo identity service's JWT. A tenant lists, uploads and commits only its own
+// submissions; reading an object is open to any signed-in user, on purpose: it is ciphertext, and the demo
+// shows that the key proxy, not storage, is what keeps another tenant out.
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { jwtVerify } from 'jose'
 
-const MAX_BYTES = 2 ** 31 // 2 GiB per submission
+const PART_BYTES = 16 * 2 ** 20
+const OBJECT_BYTES = 2 ** 31 // 2 GiB per object
+const MAX_OBJECTS = 101
+const ID = /^[a-z0-9]{1,16}-[a-f0-9]{8}$/
+const OBJECT = /^(fields|file-\d{1,3})$/
+const TENANT = /^[a-z0-9-]{1,64}$/
 
 /** Starts the storage service; `verifyKey` and `issuer`/`audience` check the caller's JWT. */
 export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, audience }) {
@@ -18,7 +44,7 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     if (!token) return undefined
     try {
       const { payload } = await jwtVerify(token, verifyKey, { issuer, audience, algorithms: ['ES256'] })
-      return typeof payload.tenant === 'string' && /^[a-z0-9-]{1,64}$/.test(payload.tenant) ? payload.tenant : undefined
+      return typeof payload.tenant === 'string' && TENANT.test(payload.tenant) ? payload.tenant : undefined
     } catch {
       return undefined
     }
@@ -28,51 +54,92 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     res.writeHead(status, { 'content-type': 'application/json' })
     res.end(JSON.stringify(body))
   }
+  const refuse = (res, status, code, message) => send(res, status, { error: { code, message } })
+
+  function describeSubmission(dir, id) {
+    const meta = JSON.parse(readFileSync(`${dir}/meta.json`, 'utf8'))
+    const objects = readdirSync(dir)
+      .filter((f) => OBJECT.test(f))
+      .map((name) => ({ name, bytes: statSync(`${dir}/${name}`).size }))
+    return { id, created: meta.created, objects }
+  }
+
+  /** Appends one part at `offset`; a part cut off is truncated away, so the client can send it again. */
+  async function appendPart(req, res, file, offset) {
+    const length = Number(req.headers['content-length'])
+    if (!(Number.isInteger(length) && length > 0 && length <= PART_BYTES))
+      return refuse(res, 413, 'ERR_PART_TOO_LARGE', 'a part is 1 byte to 16 MiB, with a content-length')
+    const size = existsSync(file) ? statSync(file).size : 0
+    if (offset !== size) return send(res, 409, { error: { code: 'ERR_OFFSET', message: 'wrong offset' }, size })
+    if (offset + length > OBJECT_BYTES) return refuse(res, 413, 'ERR_OBJECT_TOO_LARGE', 'at most 2 GiB an object')
+    try {
+      await pipeline(req, createWriteStream(file, { flags: 'a', mode: 0o600 }))
+      if (statSync(file).size !== offset + length) throw new Error('short part')
+    } catch {
+      if (existsSync(file)) truncateSync(file, offset)
+      return refuse(res, 400, 'ERR_UPLOAD_INCOMPLETE', 'the part was cut off; send it again')
+    }
+    send(res, 200, { size: offset + length })
+  }
 
   const server = createServer(async (req, res) => {
     res.setHeader('access-control-allow-origin', origin)
     res.setHeader('access-control-allow-headers', 'authorization, content-type')
-    res.setHeader('access-control-allow-methods', 'GET, POST')
+    res.setHeader('access-control-allow-methods', 'GET, POST, PUT, DELETE')
     if (req.method === 'OPTIONS') return res.writeHead(204).end()
     const tenant = await tenantOf(req)
-    if (!tenant) return send(res, 401, { error: { code: 'ERR_UNAUTHENTICATED', message: 'sign in first' } })
-    const dir = `${root}/${tenant}`
-    mkdirSync(dir, { recursive: true })
+    if (!tenant) return refuse(res, 401, 'ERR_UNAUTHENTICATED', 'sign in first')
+    const mine = `${root}/${tenant}`
+    const pending = `${mine}/.pending`
+    mkdirSync(pending, { recursive: true })
     const url = new URL(req.url ?? '/', 'http://storage')
-    const id = /^\/submissions\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname)?.[1]
+    const path = url.pathname.split('/').slice(1)
+    const route = `${req.method} ${path.map((p, i) => (i % 2 === 1 ? ':' : p)).join('/')}`
+    const [, id, , name] = path
 
-    if (req.method === 'POST' && url.pathname === '/submissions') {
-      const declared = Number(req.headers['content-length'])
-      if (!(declared > 0 && declared <= MAX_BYTES))
-        return send(res, 413, { error: { code: 'ERR_BODY_TOO_LARGE', message: 'at most 2 GiB' } })
-      const name = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
-      const tmp = `${dir}/.${name}.part`
-      try {
-        await pipeline(req, createWriteStream(tmp, { mode: 0o600 })) // streamed to disk, never held whole
-        renameSync(tmp, `${dir}/${name}.env`) // an interrupted upload never shows up as a submission
-      } catch {
-        return send(res, 400, { error: { code: 'ERR_UPLOAD_INCOMPLETE', message: 'the upload was cut off' } })
-      }
-      return send(res, 201, { id: name })
+    if (route === 'POST submissions') {
+      const made = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
+      mkdirSync(`${pending}/${made}`)
+      writeFileSync(`${pending}/${made}/meta.json`, JSON.stringify({ created: new Date().toISOString() }))
+      return send(res, 201, { id: made })
     }
-    if (req.method === 'GET' && url.pathname === '/submissions') {
-      const list = readdirSync(dir)
-        .filter((f) => f.endsWith('.env'))
-        .map((f) => ({ id: f.slice(0, -4), bytes: statSync(`${dir}/${f}`).size }))
-      return send(res, 200, { submissions: list.reverse() })
+    if (route === 'GET submissions') {
+      const list = readdirSync(mine)
+        .filter((d) => ID.test(d))
+        .sort()
+        .reverse()
+        .map((d) => describeSubmission(`${mine}/${d}`, d))
+      return send(res, 200, { submissions: list })
     }
-    if (req.method === 'GET' && id) {
-      let size
-      try {
-        size = statSync(`${dir}/${id}.env`).size
-      } catch {
-        // Another tenant's submission is simply not there for this caller.
-        return send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such submission for this tenant' } })
-      }
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size })
-      return pipeline(createReadStream(`${dir}/${id}.env`), res).catch(() => {})
+    if (route === 'PUT submissions/:/objects/:' && ID.test(id) && OBJECT.test(name)) {
+      const dir = `${pending}/${id}`
+      if (!existsSync(dir)) return refuse(res, 404, 'ERR_NOT_FOUND', 'no such upload in progress')
+      const offset = Number(url.searchParams.get('offset'))
+      if (!Number.isSafeInteger(offset) || offset < 0) return refuse(res, 400, 'ERR_BAD_REQUEST', 'offset?')
+      if (!existsSync(`${dir}/${name}`) && readdirSync(dir).length > MAX_OBJECTS)
+        return refuse(res, 413, 'ERR_TOO_MANY_OBJECTS', `at most ${MAX_OBJECTS - 1} files`)
+      return appendPart(req, res, `${dir}/${name}`, offset)
     }
-    send(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'no such route' } })
+    if (route === 'POST submissions/:/commit' && ID.test(id)) {
+      const dir = `${pending}/${id}`
+      if (!existsSync(`${dir}/fields`)) return refuse(res, 404, 'ERR_NOT_FOUND', 'no such upload, or no fields')
+      renameSync(dir, `${mine}/${id}`)
+      return send(res, 200, describeSubmission(`${mine}/${id}`, id))
+    }
+    if (route === 'DELETE submissions/:' && ID.test(id)) {
+      // Only an upload in progress is discarded; stored submissions stay.
+      rmSync(`${pending}/${id}`, { recursive: true, force: true })
+      return res.writeHead(204).end()
+    }
+    if (route === 'GET tenants/:/submissions/:/objects/:') {
+      const [, owner, , sid, , object] = path
+      const file = `${root}/${owner}/${sid}/${object}`
+      if (!TENANT.test(owner) || !ID.test(sid) || !OBJECT.test(object) || !existsSync(file))
+        return refuse(res, 404, 'ERR_NOT_FOUND', 'no such submission')
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(file).size })
+      return pipeline(createReadStream(file), res).catch(() => {})
+    }
+    refuse(res, 404, 'ERR_NOT_FOUND', 'no such route')
   })
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)))
 }

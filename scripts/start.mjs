@@ -33,6 +33,7 @@ const proxyUrl = `http://${host}:${proxyPort}`
 const storageUrl = `http://${host}:${storagePort}`
 const TENANTS = ['acme', 'globex']
 const AUDIENCE = 'envelope-demo'
+const KEY_ADMIN_ROLE = 'key-admin'
 
 if (argv.includes('--fresh')) rmSync(dataDir, { recursive: true, force: true })
 mkdirSync(`${dataDir}/proxy`, { recursive: true, mode: 0o700 })
@@ -58,10 +59,12 @@ const identity = createServer(async (req, res) => {
   }
   const tenant = url.searchParams.get('tenant')
   if (url.pathname === '/token' && TENANTS.includes(tenant)) {
-    // A demo sign-in: anyone may be a user of either demo tenant. A real identity service authenticates here.
-    const jwt = await new SignJWT({ tenant })
+    // A demo sign-in: anyone may be a member or the key administrator of either demo tenant. A real identity
+    // service authenticates here, and grants the key-admin role to few.
+    const admin = url.searchParams.get('role') === 'admin'
+    const jwt = await new SignJWT({ tenant, roles: admin ? ['member', KEY_ADMIN_ROLE] : ['member'] })
       .setProtectedHeader({ alg: 'ES256', kid: 'demo-1' })
-      .setSubject(`demo-user@${tenant}`)
+      .setSubject(`${admin ? 'demo-admin' : 'demo-user'}@${tenant}`)
       .setIssuer(identityUrl)
       .setAudience(AUDIENCE)
       .setIssuedAt()
@@ -118,18 +121,27 @@ writeFileSync(
       dataDir: `${dataDir}/proxy`,
       tenants: TENANTS,
       corsOrigins: [demoOrigin],
+      // The demo's shred button destroys at once; a real deployment keeps a waiting period (default 7 days).
+      minDeletionDays: 0,
       jwt: {
         jwksUrl: `${identityUrl}/.well-known/jwks.json`,
         issuer: identityUrl,
         audience: AUDIENCE,
         algorithms: ['ES256'],
+        keyAdminRole: KEY_ADMIN_ROLE,
       },
     },
     null,
     2,
   ),
 )
-run(process.execPath, ['packages/key-proxy/dist/serve-node.mjs', '--config', `${dataDir}/proxy/config.json`])
+const proxy = run(process.execPath, [
+  'packages/key-proxy/dist/serve-node.mjs',
+  '--config',
+  `${dataDir}/proxy/config.json`,
+])
+// For the end-to-end tests, which stop and resume the real proxy to show what the app does while it is down.
+writeFileSync(`${dataDir}/pids.json`, JSON.stringify({ start: process.pid, proxy: proxy.pid }))
 
 // --- the demo app ---
 const vite = `${root}node_modules/vite/bin/vite.js`

@@ -1,82 +1,171 @@
-// The demo as a person uses it, against the real key proxy and demo identity service that `npm start` runs:
-// encrypt a note and a file in the page, decrypt it, and see the typed refusals for a flipped bit, the other
-// tenant and an unreachable proxy. The proxy's audit log shows who used which key.
-import { readdirSync, readFileSync } from 'node:fs'
-import { expect, test } from '@playwright/test'
+// The demo as people use it, against the real stack `npm start` runs (key proxy, identity and storage services,
+// the built app): a 200 MiB submission in constant memory, opened again through the IndexedDB cache; another
+// tenant refused; a key rotated, disabled, re-enabled and shredded by the tenant's key administrator; the key
+// proxy stopped before and during an upload; a tampered stored file. Each failure shows its message, and
+// nothing already stored is lost. The tests run in order and share the stack; the shred comes last.
+import { createHash, randomBytes } from 'node:crypto'
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { type Browser, expect, type Page, test } from '@playwright/test'
 
 const url = 'http://127.0.0.1:4173/' // playwright.config.ts runs `scripts/start.mjs --preview` there
-const auditLog = '.ci-out/demo-data/proxy/audit.log'
-const storage = '.ci-out/demo-data/storage'
+const data = '.ci-out/demo-data'
+const storage = `${data}/storage`
+const shots = 'test-results/screens'
+const MiB = 2 ** 20
+
 const auditLines = () =>
-  readFileSync(auditLog, 'utf8')
+  readFileSync(`${data}/proxy/audit.log`, 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l))
+    .map((l) => JSON.parse(l) as Record<string, string>)
 const unwraps = () => auditLines().filter((l) => l.action === 'unwrap').length
+const committed = (tenant: string) =>
+  readdirSync(`${storage}/${tenant}`)
+    .filter((d) => !d.startsWith('.'))
+    .sort()
+const pending = (tenant: string) => readdirSync(`${storage}/${tenant}/.pending`)
+/** Every byte storage holds, file by file. */
+function* storedFiles(dir = storage): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) yield* storedFiles(path)
+    else yield path
+  }
+}
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
-test('encrypts in the page with a proxy DEK, decrypts, and refuses tampering, the other tenant and a dead proxy', async ({
-  page,
-}) => {
-  const sent: string[] = []
-  page.on('request', (r) => {
-    if (r.method() === 'POST') sent.push(r.postData() ?? '')
-  })
+/** The real proxy process, paused and resumed: connections to it hang, as to a proxy that is down. */
+const proxyPid = () => (JSON.parse(readFileSync(`${data}/pids.json`, 'utf8')) as { proxy: number }).proxy
+const stopProxy = () => process.kill(proxyPid(), 'SIGSTOP')
+const resumeProxy = () => process.kill(proxyPid(), 'SIGCONT')
+
+async function signIn(page: Page, tenant: string, role: 'member' | 'admin' = 'member') {
   await page.goto(url)
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true')
+  if (await page.getByRole('button', { name: 'Sign out' }).isVisible()) {
+    await page.getByRole('button', { name: 'Sign out' }).click()
+  }
+  await page.locator('#sign-in select[name=tenant]').selectOption(tenant)
+  await page.locator('#sign-in select[name=role]').selectOption(role)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await expect(page.getByRole('heading', { name: 'New submission' })).toBeVisible()
+}
 
-  await page.getByLabel('Signed in as a user of').selectOption('acme')
-  await page.getByLabel('Note').fill('meet at 6, marker-7f3a')
-  await page
-    .getByLabel('File')
-    .setInputFiles({ name: 'a.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(300_000, 7) })
-  await page.getByRole('button', { name: 'Encrypt' }).click()
-  await expect(page.getByRole('status')).toHaveText(
-    'Encrypted in a Web Worker with a data key of tenant acme and stored. The note and file never left this page in the clear.',
-  )
-  await expect(page.locator('body')).toHaveAttribute('data-sealed-in', 'worker') // reported by the worker's own scope
-  await expect(page.locator('#header')).toContainText('{"tenant":"acme"}')
-  await expect(page.locator('#header')).toContainText('envelope-local-kms / acme/default v1')
-  await expect(page.locator('#header')).toContainText('3 of 128 KiB')
-  // Nothing readable went over the network or into storage: key requests, and ciphertext.
-  expect(sent.length).toBeGreaterThan(0)
-  for (const body of sent) expect(body).not.toContain('marker-7f3a')
-  const stored = readdirSync(`${storage}/acme`).filter((f) => f.endsWith('.env'))
-  expect(stored).toHaveLength(1)
-  const bytes = readFileSync(`${storage}/acme/${stored[0]}`)
-  expect(bytes.length).toBeGreaterThan(300_000)
-  expect(bytes.includes('marker-7f3a')).toBe(false)
-  expect(bytes.includes(Buffer.alloc(64, 7))).toBe(false) // nor do the file's bytes
+/** Submits the form; resolves with the new submission's id once stored. */
+async function submit(page: Page, message: string, files: Parameters<Page['setInputFiles']>[1] = []) {
+  await page.goto(`${url}#/new`)
+  await page.locator('#submit [name=message]').fill(message)
+  await page.getByLabel('Attachments').setInputFiles(files)
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+  const status = page.locator('#submit-status')
+  await expect(status).toHaveText(/^Stored submission (\S+):/, { timeout: 120_000 })
+  return /^Stored submission (\S+):/.exec((await status.textContent()) ?? '')![1]!
+}
 
-  await page.getByRole('button', { name: 'Decrypt', exact: true }).click()
-  await expect(page.getByRole('status')).toHaveText('Decrypted: “meet at 6, marker-7f3a” and 300000 file bytes.')
+const openSubmission = (page: Page, tenant: string, id: string) => page.goto(`${url}#/submissions/${tenant}/${id}`)
 
-  await page.getByRole('button', { name: 'Flip one bit, then decrypt' }).click()
-  await expect(page.getByRole('status')).toHaveText(/^Refused \(ERR_AUTHENTICATION_FAILED\): the message was altered/)
+/** A browser profile of its own: another device, with an empty IndexedDB cache. */
+async function newDevice(browser: Browser, tenant: string, role: 'member' | 'admin' = 'member') {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await signIn(page, tenant, role)
+  return { page, close: () => context.close() }
+}
 
-  await page.getByRole('button', { name: 'Decrypt as the other tenant' }).click()
-  await expect(page.getByRole('status')).toHaveText(/^Refused \(ERR_TENANT_FORBIDDEN\)/)
+test('a 200 MiB submission: encrypted in a worker in constant memory, stored as ciphertext, opened again from the IndexedDB cache, byte for byte', async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(300_000)
+  // 200 MiB of random bytes, each MiB starting with a marker to look for in storage.
+  const big = testInfo.outputPath('big-upload.bin')
+  const marker = Buffer.from('envelope-file-marker-9c1e')
+  const fd = openSync(big, 'w')
+  for (let i = 0; i < 200; i++) {
+    const block = randomBytes(MiB)
+    marker.copy(block)
+    writeSync(fd, block)
+  }
+  closeSync(fd)
 
-  await page.getByRole('button', { name: 'Decrypt on a new device with the proxy unreachable' }).click()
-  await expect(page.getByRole('status')).toHaveText(
-    /^Refused \(ERR_PROXY_UNAVAILABLE\): the key proxy cannot be reached/,
-  )
-  // After a reload, the stored submission opens from storage through the IndexedDB DEK cache: no new unwrap.
+  await signIn(page, 'acme')
+  await page.locator('#submit [name=name]').fill('Grace marker-field-4d2b')
+  // The page's JS heap, sampled over the protocol while the file is encrypted, uploaded and later saved:
+  // V8's used heap plus ArrayBuffer backing stores (where file bytes would sit if held in the page).
+  const cdp = await page.context().newCDPSession(page)
+  let peak = 0
+  let peakBreakdown = ''
+  let sampling = true
+  const sampler = (async () => {
+    while (sampling) {
+      const u = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number }
+      const total = u.usedSize + (u.backingStorageSize ?? 0)
+      if (total > peak) {
+        peak = total
+        peakBreakdown = `${(u.usedSize / MiB).toFixed(1)} heap + ${((u.backingStorageSize ?? 0) / MiB).toFixed(1)} ArrayBuffers`
+      }
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })()
+  const id = await submit(page, 'please find attached marker-field-4d2b', [big])
+  await expect(page.locator('body')).toHaveAttribute('data-sealed-in', 'DedicatedWorkerGlobalScope')
+  await page.screenshot({ path: `${shots}/submit.png`, fullPage: true })
+
+  // Storage holds ciphertext only: no field marker, no file marker, anywhere in its folder.
+  const files = [...storedFiles(`${storage}/acme/${id}`)]
+  expect(files.map((f) => f.split('/').at(-1)).sort()).toEqual(['fields', 'file-0', 'meta.json'])
+  expect(statSync(`${storage}/acme/${id}/file-0`).size).toBeGreaterThan(200 * MiB)
+  for (const file of storedFiles()) {
+    const bytes = readFileSync(file)
+    expect(bytes.includes('marker-field-4d2b'), file).toBe(false)
+    expect(bytes.includes(marker), file).toBe(false)
+  }
+
+  // Opened once (its data keys unwrapped and cached), then after a reload from the IndexedDB cache alone.
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText('Decrypted in this browser. Encrypted under acme/default v1.')
+  await page.getByRole('button', { name: 'Save big-upload.bin' }).click()
+  await expect(page.locator('#save-status')).toHaveText(/^Saved big-upload.bin/, { timeout: 120_000 })
   const before = unwraps()
   await page.reload()
-  await expect(page.locator('body')).toHaveAttribute('data-ready', 'true')
-  await page.getByRole('button', { name: /^Open / }).click()
-  await expect(page.getByRole('log')).toHaveText(/^Opened .*: “meet at 6, marker-7f3a” and 300000 file bytes\.$/)
-  expect(unwraps()).toBe(before)
-  await page.screenshot({ path: 'test-results/demo.png', fullPage: true })
-  // The other tenant sees none of acme's submissions.
-  await page.getByLabel('Signed in as a user of').selectOption('globex')
-  await expect(page.getByRole('button', { name: /^Open / })).toHaveCount(0)
-
-  const lines = auditLines()
-  expect(lines).toContainEqual(
-    expect.objectContaining({ action: 'generate', tenant: 'acme', caller: 'jwt:demo-user@acme', outcome: 'ok' }),
+  await expect(page.locator('#submission-fields')).toContainText('Grace marker-field-4d2b')
+  await expect(page.locator('#submission-fields')).toContainText('please find attached marker-field-4d2b')
+  await page.screenshot({ path: `${shots}/submission.png`, fullPage: true })
+  const download = page.waitForEvent('download')
+  await page.getByRole('button', { name: 'Save big-upload.bin' }).click()
+  await expect(page.locator('#save-status')).toHaveText(
+    `Saved big-upload.bin: ${200 * MiB} bytes, every frame verified.`,
+    { timeout: 120_000 },
   )
-  expect(lines).toContainEqual(
+  const saved = await (await download).path()
+  sampling = false
+  await sampler
+  expect(unwraps()).toBe(before) // both data keys came from the IndexedDB cache
+  expect(sha256(saved)).toBe(sha256(big))
+  expect(peak).toBeGreaterThan(0)
+  expect(peak).toBeLessThan(150 * MiB)
+  testInfo.annotations.push({ type: 'peak page JS heap (MiB)', description: `${(peak / MiB).toFixed(1)} (${peakBreakdown})` })
+
+  await page.goto(`${url}#/submissions`)
+  await expect(page.getByRole('link', { name: `Open ${id}` })).toBeVisible()
+  await page.screenshot({ path: `${shots}/submissions.png`, fullPage: true })
+})
+
+test('a user of another tenant cannot open the submission, and is told why', async ({ page }) => {
+  await signIn(page, 'acme')
+  const id = await submit(page, 'for acme eyes only', [
+    { name: 'a.txt', mimeType: 'text/plain', buffer: Buffer.from('acme') },
+  ])
+  await signIn(page, 'globex')
+  await page.goto(`${url}#/submissions`)
+  await expect(page.getByRole('link', { name: `Open ${id}` })).toHaveCount(0) // not even listed
+  await openSubmission(page, 'acme', id) // a shared link: the ciphertext downloads, its key does not unwrap
+  await expect(page.locator('#open-status')).toHaveText(
+    /^This submission belongs to tenant acme\. Its data key is wrapped by acme’s master key, and the key proxy refuses to unwrap it for a user of globex\. Nothing of this submission is shown\. \(ERR_TENANT_FORBIDDEN\)$/,
+  )
+  await expect(page.locator('#submission-fields')).toBeEmpty()
+  await page.screenshot({ path: `${shots}/other-tenant.png`, fullPage: true })
+  expect(auditLines()).toContainEqual(
     expect.objectContaining({
       action: 'unwrap',
       tenant: 'globex',
@@ -84,4 +173,190 @@ test('encrypts in the page with a proxy DEK, decrypts, and refuses tampering, th
       outcome: 'ERR_TENANT_FORBIDDEN',
     }),
   )
+})
+
+test('a tampered stored file is refused with its message; nothing of it is released, and other submissions still open', async ({
+  page,
+}) => {
+  await signIn(page, 'acme')
+  const kept = await submit(page, 'untouched', [
+    { name: 'k.bin', mimeType: 'application/octet-stream', buffer: randomBytes(300_000) },
+  ])
+  const id = await submit(page, 'about to be altered', [
+    { name: 't.bin', mimeType: 'application/octet-stream', buffer: randomBytes(300_000) },
+  ])
+  const file = `${storage}/acme/${id}/file-0`
+  const bytes = readFileSync(file)
+  bytes[bytes.length - 40]! ^= 1 // one bit of the last frame
+  writeFileSync(file, bytes)
+
+  let downloads = 0
+  page.on('download', () => downloads++)
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/) // the fields are intact
+  await page.getByRole('button', { name: 'Save t.bin' }).click()
+  await expect(page.locator('#save-status')).toHaveText(
+    'This submission was altered after it was stored: it failed authentication. Nothing of this submission is shown. (ERR_AUTHENTICATION_FAILED)',
+  )
+  await page.screenshot({ path: `${shots}/tampered.png`, fullPage: true })
+  expect(downloads).toBe(0)
+
+  await openSubmission(page, 'acme', kept)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  const download = page.waitForEvent('download')
+  await page.getByRole('button', { name: 'Save k.bin' }).click()
+  await expect(page.locator('#save-status')).toHaveText('Saved k.bin: 300000 bytes, every frame verified.')
+  expect(statSync(await (await download).path()).size).toBe(300_000)
+})
+
+test('the key proxy down before and during an upload: a clear message, the form kept, nothing stored lost', async ({
+  page,
+  context,
+  browser,
+}, testInfo) => {
+  test.setTimeout(120_000)
+  await signIn(page, 'acme')
+  const stored = committed('acme')
+  stopProxy()
+  try {
+    await page.goto(`${url}#/new`)
+    await page.locator('#submit [name=message]').fill('sent while the proxy is down')
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+    await expect(page.locator('#submit-status')).toHaveText(
+      'The key proxy did not answer in time. Nothing was stored; your form is kept, so you can try again. (ERR_PROXY_TIMEOUT)',
+      { timeout: 30_000 },
+    )
+  } finally {
+    resumeProxy()
+  }
+  await page.screenshot({ path: `${shots}/proxy-down.png`, fullPage: true })
+  await expect(page.locator('#submit [name=message]')).toHaveValue('sent while the proxy is down')
+  expect(committed('acme')).toEqual(stored)
+  expect(pending('acme')).toEqual([])
+
+  // During the upload: the data keys are in hand before the first byte goes up, so the upload completes.
+  // The first part of the file waits until the proxy is stopped, so the outage is surely mid-upload.
+  const big = testInfo.outputPath('mid.bin')
+  writeFileSync(big, randomBytes(24 * MiB))
+  let held = 0
+  const firstPart = (u: URL) => u.pathname.endsWith('/objects/file-0') && u.searchParams.get('offset') === '0'
+  await context.route(firstPart, async (route) => {
+    held++
+    stopProxy()
+    await route.continue()
+  })
+  let id: string
+  try {
+    id = await submit(page, 'sent while the proxy goes down', [big])
+    expect(held).toBe(1)
+    // Opening it needs its data key: a new device has none cached, and the proxy is down.
+    const other = await newDevice(browser, 'acme')
+    await openSubmission(other.page, 'acme', id)
+    await expect(other.page.locator('#open-status')).toHaveText(
+      'The key proxy did not answer in time. Nothing of this submission is shown. (ERR_PROXY_TIMEOUT)',
+      { timeout: 30_000 },
+    )
+    resumeProxy()
+    await other.page.reload()
+    await expect(other.page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+    await other.close()
+  } finally {
+    resumeProxy()
+    await context.unroute(firstPart)
+  }
+  expect(committed('acme')).toEqual([...stored, id].sort())
+})
+
+test('the tenant’s key administrator rotates, disables and re-enables the key; the app says what each means', async ({
+  page,
+  browser,
+}) => {
+  test.setTimeout(120_000)
+  await signIn(page, 'acme')
+  const old = await submit(page, 'before the rotation')
+  await signIn(page, 'acme', 'admin')
+  await page.getByRole('link', { name: 'Tenant key' }).click()
+  await expect(page.locator('#key-state')).toContainText('stateenabled')
+  await page.getByRole('button', { name: 'Rotate' }).click()
+  await expect(page.locator('#admin-status')).toHaveText(
+    /^Rotated: new submissions use version (\d+); submissions under older versions still open\.$/,
+  )
+  const version = /version (\d+)/.exec((await page.locator('#admin-status').textContent()) ?? '')![1]!
+  await page.screenshot({ path: `${shots}/admin.png`, fullPage: true })
+  const fresh = await submit(page, 'after the rotation')
+  await openSubmission(page, 'acme', fresh)
+  await expect(page.locator('#open-status')).toHaveText(
+    `Decrypted in this browser. Encrypted under acme/default v${version}.`,
+  )
+  const device = await newDevice(browser, 'acme')
+  await openSubmission(device.page, 'acme', old) // an older version, unwrapped by the proxy on a new device
+  await expect(device.page.locator('#open-status')).toHaveText(
+    /^Decrypted in this browser\. Encrypted under acme\/default v/,
+  )
+
+  await page.goto(`${url}#/admin`)
+  await page.getByRole('button', { name: 'Disable' }).click()
+  await expect(page.locator('#admin-status')).toHaveText(
+    /^Disabled: new submissions, and opening acme’s submissions in any browser without a cached data key, are refused now\./,
+  )
+  await expect(page.locator('#key-state')).toContainText('statedisabled')
+  await page.screenshot({ path: `${shots}/admin-disabled.png`, fullPage: true })
+  // This browser dropped its cached keys; a device that never cached this submission's key is refused too.
+  await openSubmission(page, 'acme', fresh)
+  await expect(page.locator('#open-status')).toHaveText(
+    'acme’s key is disabled by its key administrator: submissions cannot be made or opened until it is re-enabled. Nothing of this submission is shown. (ERR_KEY_DISABLED)',
+  )
+  await openSubmission(device.page, 'acme', fresh)
+  await expect(device.page.locator('#open-status')).toHaveText(/\(ERR_KEY_DISABLED\)$/)
+  await page.goto(`${url}#/new`)
+  await page.locator('#submit [name=message]').fill('while disabled')
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+  await expect(page.locator('#submit-status')).toHaveText(
+    / Nothing was stored; your form is kept, so you can try again\. \(ERR_KEY_DISABLED\)$/,
+  )
+
+  await page.goto(`${url}#/admin`)
+  await page.getByRole('button', { name: 'Re-enable' }).click()
+  await expect(page.locator('#admin-status')).toHaveText('Re-enabled: acme’s submissions can be made and opened again.')
+  await openSubmission(device.page, 'acme', fresh)
+  await device.page.reload()
+  await expect(device.page.locator('#open-status')).toHaveText(
+    `Decrypted in this browser. Encrypted under acme/default v${version}.`,
+  )
+  await device.close()
+  expect(auditLines()).toContainEqual(
+    expect.objectContaining({ action: 'admin.disable', tenant: 'acme', caller: 'jwt:demo-admin@acme', outcome: 'ok' }),
+  )
+})
+
+test('shredding the tenant key makes its submissions unrecoverable, and the app says so plainly', async ({ page }) => {
+  await signIn(page, 'globex', 'admin')
+  const id = await submit(page, 'globex secret', [
+    { name: 'g.txt', mimeType: 'text/plain', buffer: Buffer.from('globex') },
+  ])
+  await openSubmission(page, 'globex', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  const before = [...storedFiles(`${storage}/globex`)].length
+
+  await page.goto(`${url}#/admin`)
+  await page.getByLabel('Type the tenant’s name to confirm').fill('globe')
+  await page.getByRole('button', { name: 'Shred the tenant key' }).click()
+  await expect(page.locator('#admin-status')).toHaveText('Type the tenant’s name exactly to confirm shredding.')
+  await expect(page.locator('#key-state')).toContainText('stateenabled')
+  await page.getByLabel('Type the tenant’s name to confirm').fill('globex')
+  await page.getByRole('button', { name: 'Shred the tenant key' }).click()
+  await expect(page.locator('#admin-status')).toHaveText(
+    'Shredded: every version of globex’s key is erased. globex’s submissions can never be opened again, by anyone.',
+  )
+  await expect(page.locator('#key-state')).toContainText('statedestroyed')
+  await page.screenshot({ path: `${shots}/admin-shredded.png`, fullPage: true })
+
+  await openSubmission(page, 'globex', id)
+  await expect(page.locator('#open-status')).toHaveText(
+    'globex’s key was shredded: this submission can never be opened again, by anyone. (ERR_KEY_DESTROYED)',
+  )
+  await page.screenshot({ path: `${shots}/shredded-submission.png`, fullPage: true })
+  expect([...storedFiles(`${storage}/globex`)].length).toBe(before) // the ciphertext is still there, and useless
+  const keys = JSON.parse(readFileSync(`${data}/proxy/keys.json`, 'utf8')) as { tenants: Record<string, unknown> }
+  expect(JSON.stringify(keys.tenants.globex)).not.toContain('sealed') // no key material left to recover it with
 })

@@ -1,0 +1,47 @@
+// The tenant admin view's calls: the key proxy's admin routes, with the key administrator's own JWT (the proxy
+// lets a key-admin token manage its own tenant's key, never another's). Errors carry the proxy's codes.
+import { EnvelopeError } from '@envelope/core'
+import { PROXY_URL, type Session, tokenFor } from './session.ts'
+
+export interface KeyInfo {
+  readonly tenant: string
+  readonly keyName: string
+  readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
+  readonly primaryVersion: number
+  readonly versions: readonly number[]
+  readonly deletionDate?: string
+}
+
+async function call(session: Session, action: string, body?: object): Promise<KeyInfo> {
+  const path = `${PROXY_URL}/v1/admin/tenants/${session.tenant}/keys/default${action ? `/${action}` : ''}`
+  let r: Response
+  try {
+    r = await fetch(path, {
+      method: action ? 'POST' : 'GET',
+      headers: { authorization: `Bearer ${await tokenFor(session)}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(5000),
+    })
+  } catch (err) {
+    const code = (err as Error).name === 'TimeoutError' ? 'ERR_PROXY_TIMEOUT' : 'ERR_PROXY_UNAVAILABLE'
+    throw new EnvelopeError(code, 'the key proxy cannot be reached', { cause: err })
+  }
+  const json = (await r.json().catch(() => ({}))) as KeyInfo & { error?: { code: string; message: string } }
+  if (!r.ok)
+    throw new EnvelopeError(json.error?.code ?? 'ERR_PROXY', json.error?.message ?? `proxy answered ${r.status}`)
+  return json
+}
+
+export const describeKey = (s: Session) => call(s, '')
+export const rotateKey = (s: Session) => call(s, 'rotate')
+export const disableKey = (s: Session) => call(s, 'disable')
+export const enableKey = (s: Session) => call(s, 'enable')
+
+/** Crypto-shredding: deletion with no waiting period (the demo proxy allows it), then destruction. */
+export async function shredKey(s: Session): Promise<KeyInfo> {
+  const info = await describeKey(s)
+  if (info.state !== 'pending_deletion' && info.state !== 'destroyed') {
+    await call(s, 'schedule-deletion', { waitingDays: 0 })
+  }
+  return call(s, 'destroy')
+}

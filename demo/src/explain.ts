@@ -1,0 +1,50 @@
+// Every failure as a person should read it: what happened, what it means for their data, what to do. The code
+// stays in the text, so support (and the end-to-end tests) can tell the cases apart.
+import { EnvelopeError } from '@envelope/core'
+
+export interface Situation {
+  /** What was being done: `submit` keeps the form and stores nothing; `open` shows nothing of the submission. */
+  readonly doing: 'submit' | 'open' | 'admin'
+  /** The signed-in tenant. */
+  readonly tenant: string
+  /** The tenant that owns the submission being opened. */
+  readonly owner?: string
+}
+
+const ALTERED = new Set([
+  'ERR_AUTHENTICATION_FAILED',
+  'ERR_COMMITMENT_MISMATCH',
+  'ERR_CONTEXT_MISMATCH',
+  'ERR_MALFORMED',
+  'ERR_TRUNCATED',
+  'ERR_EDEK_INVALID',
+])
+
+export function explain(err: unknown, { doing, tenant, owner = tenant }: Situation): string {
+  const code = err instanceof EnvelopeError ? err.code : 'ERR_UNEXPECTED'
+  const after =
+    doing === 'submit'
+      ? 'Nothing was stored; your form is kept, so you can try again.'
+      : doing === 'open'
+        ? 'Nothing of this submission is shown.'
+        : 'The key is unchanged.'
+  const why: Record<string, string> = {
+    ERR_PROXY_UNAVAILABLE: `The key proxy cannot be reached, so no data key could be ${doing === 'submit' ? 'made' : 'unwrapped'}. ${after}`,
+    ERR_PROXY_TIMEOUT: `The key proxy did not answer in time. ${after}`,
+    ERR_STORAGE_UNAVAILABLE: `The storage service cannot be reached. ${after}`,
+    ERR_IDENTITY_UNAVAILABLE: `The identity service cannot be reached to sign you in. ${after}`,
+    ERR_TOKEN_EXPIRED: 'Your sign-in has expired. Sign in again.',
+    ERR_UNAUTHENTICATED: 'Your sign-in was not accepted. Sign in again.',
+    ERR_TENANT_FORBIDDEN: `This submission belongs to tenant ${owner}. Its data key is wrapped by ${owner}’s master key, and the key proxy refuses to unwrap it for a user of ${tenant}. ${after}`,
+    ERR_ADMIN_REQUIRED: `Only a key administrator of ${tenant} can do this.`,
+    ERR_KEY_DISABLED: `${owner}’s key is disabled by its key administrator: submissions cannot be made or opened until it is re-enabled. ${after}`,
+    ERR_KEY_PENDING_DELETION: `${owner}’s key is scheduled for deletion. ${after}`,
+    ERR_KEY_DESTROYED: `${owner}’s key was shredded: ${doing === 'submit' ? 'this tenant cannot encrypt anything any more' : 'this submission can never be opened again, by anyone'}. ${doing === 'submit' ? after : ''}`,
+    ERR_KEY_STATE: `The key’s state does not allow that: ${err instanceof Error ? err.message : ''}.`,
+    ERR_NOT_FOUND: `There is no such submission. ${after}`,
+  }
+  const text = ALTERED.has(code)
+    ? `This submission was altered after it was stored: it failed authentication. ${after}`
+    : (why[code] ?? `Something went wrong: ${err instanceof Error ? err.message : String(err)}. ${after}`)
+  return `${text.trim()} (${code})`
+}

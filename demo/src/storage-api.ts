@@ -1,0 +1,66 @@
+// The demo storage service's API (scripts/demo-storage.mjs), for the page and the upload worker. Failures
+// become EnvelopeErrors with stable codes, so the page explains them like any other.
+import { EnvelopeError } from '@envelope/core'
+
+export interface StoredObject {
+  readonly name: string
+  readonly bytes: number
+}
+export interface Submission {
+  readonly id: string
+  readonly created: string
+  readonly objects: readonly StoredObject[]
+}
+
+export class StorageApi {
+  readonly baseUrl: string
+  readonly token: () => Promise<string>
+  constructor(baseUrl: string, token: () => Promise<string>) {
+    this.baseUrl = baseUrl
+    this.token = token
+  }
+
+  private async call(path: string, init: RequestInit = {}): Promise<Response> {
+    let r: Response
+    try {
+      const headers = { authorization: `Bearer ${await this.token()}` }
+      r = await fetch(`${this.baseUrl}${path}`, { ...init, headers })
+    } catch (err) {
+      if (err instanceof EnvelopeError) throw err
+      throw new EnvelopeError('ERR_STORAGE_UNAVAILABLE', 'the storage service cannot be reached', { cause: err })
+    }
+    if (r.ok) return r
+    const body = (await r.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }
+    throw new EnvelopeError(body.error?.code ?? 'ERR_STORAGE', body.error?.message ?? `storage answered ${r.status}`)
+  }
+
+  /** Starts a submission; nothing shows in the list until {@link commit}. */
+  async create(): Promise<string> {
+    return ((await (await this.call('/submissions', { method: 'POST' })).json()) as { id: string }).id
+  }
+
+  /** Appends one part (at most 16 MiB) of an object at `offset`. */
+  async putPart(id: string, name: string, offset: number, part: Blob): Promise<void> {
+    await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
+  }
+
+  async commit(id: string): Promise<Submission> {
+    return (await this.call(`/submissions/${id}/commit`, { method: 'POST' })).json() as Promise<Submission>
+  }
+
+  /** Drops an upload in progress; stored submissions are never touched. */
+  async discard(id: string): Promise<void> {
+    await this.call(`/submissions/${id}`, { method: 'DELETE' })
+  }
+
+  async list(): Promise<Submission[]> {
+    return ((await (await this.call('/submissions')).json()) as { submissions: Submission[] }).submissions
+  }
+
+  /** One stored object, as a stream of ciphertext. */
+  async read(owner: string, id: string, name: string): Promise<ReadableStream<Uint8Array>> {
+    const r = await this.call(`/tenants/${owner}/submissions/${id}/objects/${name}`)
+    if (!r.body) throw new EnvelopeError('ERR_STORAGE', 'storage answered without a body')
+    return r.body
+  }
+}
