@@ -12,7 +12,11 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['tests/runtimes/node/**/*.node.test.ts', 'packages/*/test/**/*.node.test.ts'],
+          include: [
+            'tests/runtimes/node/**/*.node.test.ts',
+            'packages/*/test/**/*.node.test.ts',
+            'demo/test/**/*.node.test.ts',
+          ],
           // Node-only tests may start real servers on loopback and spawn processes.
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -39,7 +39,10 @@ async function route() {
   const session = currentSession()
   $('nav').hidden = !session
   if (!session) return show('sign-in')
-  $('who').textContent = `demo-user@${session.tenant} · ${session.role === 'admin' ? 'key administrator' : 'member'}`
+  $('who').textContent =
+    session.role === 'admin'
+      ? `demo-admin@${session.tenant} · key administrator`
+      : `demo-user@${session.tenant} · member`
   $('nav-admin').hidden = session.role !== 'admin'
   const [, page, owner, id] = location.hash.split('/')
   if (page === 'submissions' && owner && id) {
@@ -110,7 +113,7 @@ $('submit').addEventListener('submit', async (event) => {
     progress.value = 1
     say(
       'submit-status',
-      `Stored submission ${id}: encrypted in this browser under a data key of ${session.tenant}; storage received ciphertext only.`,
+      `Stored submission ${id}: the fields and ${files.length} file(s), ${mib(files.reduce((n, f) => n + f.size, 0))} MiB, encrypted in this browser under data keys of ${session.tenant}; storage received ciphertext only.`,
     )
     ;(form.elements.namedItem('files') as HTMLInputElement).value = ''
   } catch (err) {
@@ -175,8 +178,16 @@ async function openSubmission(session: Session, owner: string, id: string) {
 async function saveFile(session: Session, owner: string, id: string, index: number, name: string, type: string) {
   say('save-status', `Decrypting ${name}…`, 'busy')
   try {
-    const blob = await openFile(session, owner, id, index, type, (bytes) =>
-      say('save-status', `Decrypting ${name}: ${mib(bytes)} MiB verified…`, 'busy'),
+    const blob = await openFile(
+      session,
+      owner,
+      id,
+      index,
+      type,
+      (bytes) => say('save-status', `Decrypting ${name} in a Web Worker: ${mib(bytes)} MiB verified…`, 'busy'),
+      (scope) => {
+        document.body.dataset.openedIn = scope
+      },
     )
     const url = URL.createObjectURL(blob)
     const a = document.createElement('a')

@@ -1,9 +1,9 @@
 // Opening a submission: each object is downloaded and decrypted as a stream, its data key unwrapped through the
-// IndexedDB cache. decryptStream releases a frame only once it verified; a file is gathered into a Blob (which
-// the browser keeps outside the JS heap, on disk when large) and offered for saving only once the whole message
-// verified, so a tampered or cut-off file yields nothing.
-import { decrypt, decryptStream, readHeader } from '@envelope/core'
-import { providerFor, type Session } from './session.ts'
+// IndexedDB cache. The fields are small and open here; a file opens in a Web Worker (open-worker.ts) and is
+// offered for saving only once the whole message verified, so a tampered or cut-off file yields nothing.
+import { decrypt, EnvelopeError, readHeader } from '@envelope/core'
+import type { OpenMessage, OpenRequest, UnwrapAnswer } from './open-worker.ts'
+import { providerFor, type Session, STORAGE_URL, tokenFor } from './session.ts'
 import { contextOf, type Manifest, storageFor } from './submit.ts'
 
 /** Decrypts the submission's fields and the names of its files; `keyId` names the tenant key and version. */
@@ -23,9 +23,10 @@ export async function openFields(
   return { manifest, keyId: edek ? `${edek.keyId} v${edek.keyVersion}` : 'an unknown key' }
 }
 
-const FOLD_BYTES = 16 * 2 ** 20
-
-/** Decrypts attached file `index` as a stream into a Blob, never holding more than 16 MiB of it in the heap. */
+/**
+ * Decrypts attached file `index` in a Web Worker (demo/src/open-worker.ts) into a Blob; the worker asks this
+ * page for the data key, which the session's provider unwraps (through the IndexedDB cache).
+ */
 export async function openFile(
   session: Session,
   owner: string,
@@ -33,26 +34,38 @@ export async function openFile(
   index: number,
   type: string,
   onProgress: (bytes: number) => void,
+  onWorker: (scope: string) => void,
 ): Promise<Blob> {
-  const name = `file-${index}`
-  const ciphertext = await storageFor(session).read(owner, id, name)
-  const plaintext = ciphertext.pipeThrough(
-    decryptStream({ provider: providerFor(session), expectedContext: contextOf(owner, id, name) }),
-  )
-  let blob = new Blob([], { type })
-  let chunks: Uint8Array<ArrayBuffer>[] = []
-  let held = 0
-  let total = 0
-  for await (const chunk of plaintext as unknown as AsyncIterable<Uint8Array<ArrayBuffer>>) {
-    chunks.push(chunk)
-    held += chunk.length
-    total += chunk.length
-    if (held >= FOLD_BYTES) {
-      blob = new Blob([blob, ...chunks], { type })
-      chunks = []
-      held = 0
-      onProgress(total)
-    }
+  const object = `file-${index}`
+  const request: OpenRequest = {
+    storageUrl: STORAGE_URL,
+    token: await tokenFor(session),
+    owner,
+    submission: id,
+    object,
+    mimeType: type,
+    context: contextOf(owner, id, object),
   }
-  return new Blob([blob, ...chunks], { type })
+  const worker = new Worker(new URL('./open-worker.ts', import.meta.url), { type: 'module' })
+  const provider = providerFor(session)
+  return new Promise<Blob>((resolve, reject) => {
+    worker.onmessage = ({ data }: MessageEvent<OpenMessage>) => {
+      if (data.type === 'started') onWorker(data.scope)
+      else if (data.type === 'unwrap') {
+        provider.unwrapDataKey(data.edeks, data.context).then(
+          (dek) => worker.postMessage({ type: 'unwrapped', dek } satisfies UnwrapAnswer),
+          (err: { code?: string; message?: string }) =>
+            worker.postMessage({
+              type: 'refused',
+              code: err?.code ?? 'ERR_UNEXPECTED',
+              message: err?.message ?? String(err),
+            } satisfies UnwrapAnswer),
+        )
+      } else if (data.type === 'progress') onProgress(data.bytes)
+      else if (data.type === 'done') resolve(data.blob)
+      else reject(new EnvelopeError(data.code, data.message))
+    }
+    worker.onerror = (e) => reject(new EnvelopeError('ERR_WORKER', e.message))
+    worker.postMessage(request)
+  }).finally(() => worker.terminate())
 }

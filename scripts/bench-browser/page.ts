@@ -1,19 +1,40 @@
-// The browser benchmark's page: opens 1 KiB messages through the key proxy client with the tiered DEK cache and
-// times each open in the page itself (automation would inflate the figures). Driven by scripts/bench-browser.mjs.
-import { decrypt, encrypt } from '@envelope/core'
+// The browser benchmark's page: opens 1 KiB messages through the key proxy client with the tiered DEK cache, and
+// runs the demo's upload path (encrypt in its Web Worker, upload in parts to the demo storage service) against raw
+// WebCrypto; times are taken in the page itself (automation would inflate them). Driven by
+// scripts/bench-browser.mjs.
+import { createLocalKeyProvider, decrypt, EnvelopeError, encrypt, encryptStream } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { type DekCache, openDekCache } from '@envelope/idb-cache'
+import type { SealMessage, SealRequest } from '../../demo/src/seal-worker.ts'
+import { StorageApi } from '../../demo/src/storage-api.ts'
 
 declare global {
   var bench: {
     seal(proxyUrl: string, apiKey: string, count: number): Promise<string[]>
     open(proxyUrl: string, apiKey: string, messages: string[], rounds: number, fresh: boolean): Promise<number[][]>
+    baseline(mib: number): Promise<{ webcrypto_mb_s: number; encrypt_stream_mb_s: number }>
+    uploadOnly(storageUrl: string, token: string, mib: number): Promise<number>
+    upload(storageUrl: string, token: string, proxyUrl: string, apiKey: string, mib: number): Promise<UploadFigures>
   }
 }
+
+export interface UploadFigures {
+  readonly upload_mb_s: number
+  readonly max_long_task_ms: number
+  readonly long_tasks: number
+}
+const MiB = 2 ** 20
 
 const b64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes))
 const unb64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0))
 let cache: DekCache | undefined
+
+/** The file the bench put in the page's file input (from disk, as a user's file would be), cut to `mib` MiB. */
+function testFile(mib: number): Blob {
+  const file = (document.getElementById('file') as HTMLInputElement | null)?.files?.[0]
+  if (!file || file.size < mib * MiB) throw new Error(`no ${mib} MiB file in the page's file input`)
+  return file.slice(0, mib * MiB)
+}
 
 globalThis.bench = {
   async seal(proxyUrl, apiKey, count) {
@@ -46,6 +67,87 @@ globalThis.bench = {
       times.push(round)
     }
     return times
+  },
+  /**
+   * The baselines for a `mib` MiB file: raw AES-GCM over 1 MiB chunks in this page (no I/O, so an upper bound),
+   * and the core's encryptStream over the same file as a Blob into a sink (no upload).
+   */
+  async baseline(mib) {
+    const file = testFile(mib)
+    const one = new Uint8Array(await file.slice(0, MiB).arrayBuffer())
+    const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt'])
+    let t = performance.now()
+    for (let i = 0; i < mib; i++) {
+      await crypto.subtle.encrypt({ name: 'AES-GCM', iv: crypto.getRandomValues(new Uint8Array(12)) }, key, one)
+    }
+    const webcrypto_mb_s = (mib * MiB) / 1e6 / ((performance.now() - t) / 1000)
+    t = performance.now()
+    const kek = crypto.getRandomValues(new Uint8Array(32))
+    const provider = await createLocalKeyProvider({ kek, keyId: 'bench' })
+    await file
+      .stream()
+      .pipeThrough(encryptStream({ provider, context: {}, plaintextLength: file.size }))
+      .pipeTo(new WritableStream())
+    const encrypt_stream_mb_s = (mib * MiB) / 1e6 / ((performance.now() - t) / 1000)
+    return { webcrypto_mb_s, encrypt_stream_mb_s }
+  },
+  /** The ceiling of the upload itself: the file's plaintext sent as 8 MiB Blob parts, no encryption; MB/s. */
+  async uploadOnly(storageUrl, token, mib) {
+    const file = testFile(mib)
+    const storage = new StorageApi(storageUrl, async () => token)
+    const submission = await storage.create()
+    const t = performance.now()
+    for (let at = 0; at < file.size; at += 8 * MiB) {
+      await storage.putPart(submission, 'file-0', at, file.slice(at, at + 8 * MiB))
+    }
+    const seconds = (performance.now() - t) / 1000
+    await storage.discard(submission)
+    return (mib * MiB) / 1e6 / seconds
+  },
+  /**
+   * The demo's upload path for a `mib` MiB file: data keys from the proxy, then the demo's worker encrypts and
+   * uploads in 8 MiB parts to the demo storage service. Long tasks are observed on the page's main thread.
+   */
+  async upload(storageUrl, token, proxyUrl, apiKey, mib) {
+    const file = testFile(mib)
+    const longTasks: number[] = []
+    const observer = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) longTasks.push(e.duration)
+    })
+    observer.observe({ type: 'longtask' })
+    const t = performance.now()
+    const storage = new StorageApi(storageUrl, async () => token)
+    const submission = await storage.create()
+    const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey })
+    const plaintexts: [string, Blob][] = [
+      ['fields', new Blob(['{"fields":{},"files":[]}'])],
+      ['file-0', file],
+    ]
+    const objects = await Promise.all(
+      plaintexts.map(async ([name, plaintext]) => {
+        const context = { tenant: 'bench', submission, object: name }
+        return { name, plaintext, context, dataKey: await provider.generateDataKey(context) }
+      }),
+    )
+    const worker = new Worker('seal-worker.js', { type: 'module' })
+    await new Promise<void>((resolve, reject) => {
+      worker.onmessage = ({ data }: MessageEvent<SealMessage>) => {
+        if (data.type === 'done') resolve()
+        else if (data.type === 'error') reject(new EnvelopeError(data.code, data.message))
+      }
+      worker.onerror = (e) => reject(new Error(e.message))
+      const request: SealRequest = { storageUrl, token, submission, objects }
+      worker.postMessage(request)
+    }).finally(() => worker.terminate())
+    const stored = await storage.commit(submission)
+    const seconds = (performance.now() - t) / 1000
+    observer.disconnect()
+    if ((stored.objects.find((o) => o.name === 'file-0')?.bytes ?? 0) <= mib * MiB) throw new Error('short upload')
+    return {
+      upload_mb_s: (mib * MiB) / 1e6 / seconds,
+      max_long_task_ms: Math.max(0, ...longTasks),
+      long_tasks: longTasks.length,
+    }
   },
 }
 if (typeof document !== 'undefined') document.title = 'ready'

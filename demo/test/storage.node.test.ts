@@ -1,0 +1,130 @@
+// The demo storage service (scripts/demo-storage.mjs) for real on loopback: uploads in parts at offsets, a part
+// cut off truncated away so it can be sent again, nothing visible before commit, a discarded upload never
+// touching stored submissions, each tenant listing only its own.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { request } from 'node:http'
+import type { AddressInfo, Server } from 'node:net'
+import { tmpdir } from 'node:os'
+import { generateKeyPair, SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+// @ts-expect-error: a plain ES module of the demo scripts, without types
+import { startStorage } from '../../scripts/demo-storage.mjs'
+
+let server: Server
+let base: string
+let dataDir: string
+const tokens: Record<string, string> = {}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(`${tmpdir()}/envelope-storage-test-`)
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  server = await startStorage({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    origin: 'http://127.0.0.1:1',
+    verifyKey: publicKey,
+    issuer: 'test',
+    audience: 'test',
+  })
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  for (const tenant of ['acme', 'globex']) {
+    tokens[tenant] = await new SignJWT({ tenant })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('test')
+      .setAudience('test')
+      .setExpirationTime('5m')
+      .sign(privateKey)
+  }
+})
+afterAll(() => {
+  server?.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+async function call(tenant: string | undefined, method: string, path: string, body?: Uint8Array<ArrayBuffer> | string) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: tenant ? { authorization: `Bearer ${tokens[tenant]}` } : {},
+    ...(body === undefined ? {} : { body }),
+  })
+  const text = await r.text()
+  let json: { error?: { code: string }; size?: number; id?: string; [k: string]: unknown } = {}
+  try {
+    json = JSON.parse(text)
+  } catch {}
+  return { status: r.status, code: json.error?.code, json, text }
+}
+const put = (id: string, name: string, offset: number, body: string | Uint8Array<ArrayBuffer>, tenant = 'acme') =>
+  call(tenant, 'PUT', `/submissions/${id}/objects/${name}?offset=${offset}`, body)
+
+describe('demo storage', () => {
+  test('parts append at their offsets; a repeated or skipped offset is refused with the size stored', async () => {
+    const { json } = await call('acme', 'POST', '/submissions')
+    const id = json.id as string
+    expect(await put(id, 'file-0', 0, 'hello')).toMatchObject({ status: 200, json: { size: 5 } })
+    expect(await put(id, 'file-0', 0, 'hello')).toMatchObject({ status: 409, code: 'ERR_OFFSET', json: { size: 5 } })
+    expect(await put(id, 'file-0', 9, 'x')).toMatchObject({ status: 409, json: { size: 5 } })
+    expect(await put(id, 'file-0', 5, ' world')).toMatchObject({ status: 200, json: { size: 11 } })
+    expect(await call('acme', 'GET', '/submissions')).toMatchObject({ json: { submissions: [] } }) // not yet
+    expect(await call('acme', 'POST', `/submissions/${id}/commit`)).toMatchObject({ status: 404 }) // no fields
+    await put(id, 'fields', 0, '{}')
+    const committed = await call('acme', 'POST', `/submissions/${id}/commit`)
+    expect(committed.json).toMatchObject({
+      id,
+      objects: [
+        { name: 'fields', bytes: 2 },
+        { name: 'file-0', bytes: 11 },
+      ],
+    })
+    expect((await call('acme', 'GET', '/submissions')).json.submissions).toHaveLength(1)
+    expect((await call('globex', 'GET', '/submissions')).json.submissions).toEqual([])
+    expect((await call('acme', 'GET', `/tenants/acme/submissions/${id}/objects/file-0`)).text).toBe('hello world')
+    // Committed: no more parts, and a discard does not touch it.
+    expect(await put(id, 'file-0', 11, '!')).toMatchObject({ status: 404 })
+    expect((await call('acme', 'DELETE', `/submissions/${id}`)).status).toBe(204)
+    expect((await call('acme', 'GET', `/tenants/acme/submissions/${id}/objects/file-0`)).text).toBe('hello world')
+  })
+
+  test('a part cut off mid-body is truncated away, so the same part can be sent again', async () => {
+    const id = (await call('acme', 'POST', '/submissions')).json.id as string
+    await put(id, 'file-0', 0, 'abc')
+    await new Promise<void>((resolve) => {
+      const req = request(`${base}/submissions/${id}/objects/file-0?offset=3`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${tokens.acme}`, 'content-length': '1000' },
+      })
+      req.on('error', () => resolve())
+      req.write(Buffer.alloc(400, 1), () => setImmediate(() => req.destroy()))
+    })
+    // The server notices the cut-off body and truncates; a put at the old offset then succeeds.
+    await expect.poll(async () => (await put(id, 'file-0', 3, 'def')).status).toBe(200)
+    await put(id, 'fields', 0, '{}')
+    await call('acme', 'POST', `/submissions/${id}/commit`)
+    expect(readFileSync(`${dataDir}/storage/acme/${id}/file-0`, 'utf8')).toBe('abcdef')
+  })
+
+  test('a discarded upload leaves nothing; bad input and strangers are refused with codes', async () => {
+    const id = (await call('acme', 'POST', '/submissions')).json.id as string
+    await put(id, 'file-0', 0, 'partial')
+    expect((await call('acme', 'DELETE', `/submissions/${id}`)).status).toBe(204)
+    expect(readdirSync(`${dataDir}/storage/acme/.pending`)).not.toContain(id)
+    expect(await put(id, 'file-0', 7, 'more')).toMatchObject({ status: 404, code: 'ERR_NOT_FOUND' })
+
+    const other = (await call('acme', 'POST', '/submissions')).json.id as string
+    expect(await put(other, 'file-0', 0, 'x', 'globex')).toMatchObject({ status: 404 }) // not globex's upload
+    expect(await put(other, 'secrets', 0, 'x')).toMatchObject({ status: 404 }) // not an object name
+    expect(await put(other, 'file-0', 0, new Uint8Array(16 * 2 ** 20 + 1))).toMatchObject({
+      status: 413,
+      code: 'ERR_PART_TOO_LARGE',
+    })
+    expect(await call(undefined, 'GET', '/submissions')).toMatchObject({ status: 401, code: 'ERR_UNAUTHENTICATED' })
+    expect(await call('acme', 'GET', '/tenants/acme/submissions/..%2F..%2Fx/objects/fields')).toMatchObject({
+      status: 404,
+    })
+    expect(await call('acme', 'GET', '/tenants/acme/submissions/nope-00000000/objects/fields')).toMatchObject({
+      status: 404,
+      code: 'ERR_NOT_FOUND',
+    })
+  })
+})
