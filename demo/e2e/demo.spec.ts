@@ -273,6 +273,31 @@ test('the key proxy down before and during an upload: a clear message, the form 
   expect(committed('acme')).toEqual([...stored, id].sort())
 })
 
+test('an upload part lost on the way is sent again, and the stored file opens whole', async ({
+  page,
+  context,
+}, testInfo) => {
+  await signIn(page, 'acme')
+  const file = testInfo.outputPath('resent.bin')
+  writeFileSync(file, randomBytes(20 * MiB)) // three parts of ciphertext
+  // The connection carrying the second part is reset once, before the storage service sees it.
+  const laterPart = (u: URL) => u.pathname.endsWith('/objects/file-0') && u.searchParams.get('offset') !== '0'
+  let seen = 0
+  await context.route(laterPart, (route) => (seen++ === 0 ? route.abort('connectionreset') : route.continue()))
+  try {
+    const id = await submit(page, 'one part resent', [file])
+    expect(seen).toBe(3) // the second part twice, then the third
+    await openSubmission(page, 'acme', id)
+    await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+    const download = page.waitForEvent('download')
+    await page.getByRole('button', { name: 'Save resent.bin' }).click()
+    await expect(page.locator('#save-status')).toHaveText(`Saved resent.bin: ${20 * MiB} bytes, every frame verified.`)
+    expect(sha256(await (await download).path())).toBe(sha256(file))
+  } finally {
+    await context.unroute(laterPart)
+  }
+})
+
 test('the tenant’s key administrator rotates, disables and re-enables the key; the app says what each means', async ({
   page,
   browser,

@@ -4,9 +4,28 @@
 // disk as it goes) through encryptStream and uploads the ciphertext in parts of 8 MiB as they fill, one part
 // uploading while the next is encrypted: memory stays flat, the file is never whole in memory.
 import { type DataKey, EnvelopeError, encryptStream, type KeyProvider } from '@envelope/core'
-import { StorageApi } from './storage-api.ts'
+import { StorageApi, StorageError } from './storage-api.ts'
 
 const PART_BYTES = 8 * 2 ** 20
+const ATTEMPTS = 3
+const RETRYABLE = new Set(['ERR_STORAGE_UNAVAILABLE', 'ERR_UPLOAD_INCOMPLETE'])
+
+/**
+ * Uploads one part, sending it again after a dropped connection or a cut-off body (the service truncates a part
+ * cut off, so a resend is safe). A part that landed but whose answer was lost shows as `ERR_OFFSET` with the
+ * size already stored: done.
+ */
+async function putPart(storage: StorageApi, submission: string, name: string, offset: number, part: Blob) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await storage.putPart(submission, name, offset, part)
+    } catch (err) {
+      if (err instanceof StorageError && err.code === 'ERR_OFFSET' && err.size === offset + part.size) return
+      if (attempt >= ATTEMPTS || !(err instanceof EnvelopeError) || !RETRYABLE.has(err.code)) throw err
+      await new Promise((resolve) => setTimeout(resolve, 250 * attempt))
+    }
+  }
+}
 
 export interface SealObject {
   readonly name: string
@@ -66,7 +85,7 @@ async function sealAndUpload({ storageUrl, token, submission, objects }: SealReq
       chunks = []
       filled = 0
       await pending // one part in flight at a time: it uploads while the next one is encrypted
-      pending = storage.putPart(submission, name, at, part).then(() => {
+      pending = putPart(storage, submission, name, at, part).then(() => {
         uploadedPlaintext += covers
         post({ type: 'progress', uploadedPlaintext, total })
       })

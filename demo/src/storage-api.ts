@@ -12,6 +12,15 @@ export interface Submission {
   readonly objects: readonly StoredObject[]
 }
 
+/** A refusal by the storage service; `size` is what it holds of an object, on `ERR_OFFSET`. */
+export class StorageError extends EnvelopeError {
+  readonly size: number | undefined
+  constructor(code: string, message: string, size?: number) {
+    super(code, message)
+    this.size = size
+  }
+}
+
 export class StorageApi {
   readonly baseUrl: string
   readonly token: () => Promise<string>
@@ -30,8 +39,12 @@ export class StorageApi {
       throw new EnvelopeError('ERR_STORAGE_UNAVAILABLE', 'the storage service cannot be reached', { cause: err })
     }
     if (r.ok) return r
-    const body = (await r.json().catch(() => ({}))) as { error?: { code?: string; message?: string } }
-    throw new EnvelopeError(body.error?.code ?? 'ERR_STORAGE', body.error?.message ?? `storage answered ${r.status}`)
+    const body = (await r.json().catch(() => ({}))) as { error?: { code?: string; message?: string }; size?: number }
+    throw new StorageError(
+      body.error?.code ?? (r.status >= 500 ? 'ERR_STORAGE_UNAVAILABLE' : 'ERR_STORAGE'),
+      body.error?.message ?? `storage answered ${r.status}`,
+      body.size,
+    )
   }
 
   /** Starts a submission; nothing shows in the list until {@link commit}. */
