@@ -34,10 +34,26 @@ const ID = /^[a-z0-9]{1,16}-[a-f0-9]{8}$/
 const OBJECT = /^(fields|file-\d{1,3})$/
 const TENANT = /^[a-z0-9-]{1,64}$/
 
+/** Uploads never committed (a tab closed mid-upload) are dropped a day after they began; submissions never are. */
+function dropAbandonedUploads(root, maxAgeMs = 86_400_000) {
+  for (const tenant of readdirSync(root)) {
+    const pending = `${root}/${tenant}/.pending`
+    if (!existsSync(pending)) continue
+    for (const id of readdirSync(pending)) {
+      let created = 0
+      try {
+        created = Date.parse(JSON.parse(readFileSync(`${pending}/${id}/meta.json`, 'utf8')).created)
+      } catch {}
+      if (!(Date.now() - created < maxAgeMs)) rmSync(`${pending}/${id}`, { recursive: true, force: true })
+    }
+  }
+}
+
 /** Starts the storage service; `verifyKey` and `issuer`/`audience` check the caller's JWT. */
 export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, audience }) {
   const root = `${dataDir}/storage`
   mkdirSync(root, { recursive: true, mode: 0o700 })
+  dropAbandonedUploads(root)
 
   async function tenantOf(req) {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]

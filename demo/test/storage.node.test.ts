@@ -1,7 +1,7 @@
 // The demo storage service (scripts/demo-storage.mjs) for real on loopback: uploads in parts at offsets, a part
 // cut off truncated away so it can be sent again, nothing visible before commit, a discarded upload never
 // touching stored submissions, each tenant listing only its own.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
 import type { AddressInfo, Server } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -126,5 +126,31 @@ describe('demo storage', () => {
       status: 404,
       code: 'ERR_NOT_FOUND',
     })
+  })
+
+  test('uploads abandoned for a day are dropped at start; recent ones and submissions stay', async () => {
+    const recent = (await call('acme', 'POST', '/submissions')).json.id as string
+    const old = 'abc-0000beef'
+    mkdirSync(`${dataDir}/storage/acme/.pending/${old}`)
+    writeFileSync(
+      `${dataDir}/storage/acme/.pending/${old}/meta.json`,
+      JSON.stringify({ created: new Date(Date.now() - 25 * 3_600_000).toISOString() }),
+    )
+    const stored = readdirSync(`${dataDir}/storage/acme`).filter((d) => !d.startsWith('.'))
+    expect(stored.length).toBeGreaterThan(0)
+    const { privateKey: _, publicKey } = await generateKeyPair('ES256')
+    const again: Server = await startStorage({
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      origin: 'http://127.0.0.1:1',
+      verifyKey: publicKey,
+      issuer: 'test',
+      audience: 'test',
+    })
+    again.close()
+    expect(readdirSync(`${dataDir}/storage/acme/.pending`)).toContain(recent)
+    expect(readdirSync(`${dataDir}/storage/acme/.pending`)).not.toContain(old)
+    expect(readdirSync(`${dataDir}/storage/acme`).filter((d) => !d.startsWith('.'))).toEqual(stored)
   })
 })
