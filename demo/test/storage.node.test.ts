@@ -15,18 +15,22 @@ let base: string
 let dataDir: string
 const tokens: Record<string, string> = {}
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(`${tmpdir()}/envelope-storage-test-`)
-  const { privateKey, publicKey } = await generateKeyPair('ES256')
-  server = await startStorage({
+/** The service on `dataDir`, on a free port, trusting tokens signed for `verifyKey`. */
+const start = (verifyKey: CryptoKey): Promise<Server> =>
+  startStorage({
     host: '127.0.0.1',
     port: 0,
     dataDir,
     origin: 'http://127.0.0.1:1',
-    verifyKey: publicKey,
+    verifyKey,
     issuer: 'test',
     audience: 'test',
   })
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(`${tmpdir()}/envelope-storage-test-`)
+  const { privateKey, publicKey } = await generateKeyPair('ES256')
+  server = await start(publicKey)
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   for (const tenant of ['acme', 'globex']) {
     tokens[tenant] = await new SignJWT({ tenant })
@@ -138,16 +142,7 @@ describe('demo storage', () => {
     )
     const stored = readdirSync(`${dataDir}/storage/acme`).filter((d) => !d.startsWith('.'))
     expect(stored.length).toBeGreaterThan(0)
-    const { privateKey: _, publicKey } = await generateKeyPair('ES256')
-    const again: Server = await startStorage({
-      host: '127.0.0.1',
-      port: 0,
-      dataDir,
-      origin: 'http://127.0.0.1:1',
-      verifyKey: publicKey,
-      issuer: 'test',
-      audience: 'test',
-    })
+    const again = await start((await generateKeyPair('ES256')).publicKey)
     again.close()
     expect(readdirSync(`${dataDir}/storage/acme/.pending`)).toContain(recent)
     expect(readdirSync(`${dataDir}/storage/acme/.pending`)).not.toContain(old)
