@@ -3,8 +3,9 @@
 // offered for saving only once the whole message verified, so a tampered or cut-off file yields nothing.
 import { decrypt, EnvelopeError, readHeader } from '@envelope/core'
 import type { OpenMessage, OpenRequest, UnwrapAnswer } from './open-worker.ts'
+import { contextOf } from './sealing.ts'
 import { providerFor, type Session, STORAGE_URL, tokenFor } from './session.ts'
-import { contextOf, type Manifest, storageFor } from './submit.ts'
+import { type Manifest, storageFor } from './submit.ts'
 
 /** Decrypts the submission's fields and the names of its files; `keyId` names the tenant key and version. */
 export async function openFields(

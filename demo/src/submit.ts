@@ -1,8 +1,7 @@
 // Submitting the form: one envelope message for the fields (and the attachments' names and types, which are as
 // private as the fields), one per attached file, each under its own data key and bound by its encryption
 // context to its tenant, submission and place in it, so no stored object can be swapped for another.
-import { EnvelopeError } from '@envelope/core'
-import type { SealMessage, SealObject, SealRequest } from './seal-worker.ts'
+import { dataKeysFor, sealInWorker } from './sealing.ts'
 import { providerFor, type Session, STORAGE_URL, tokenFor } from './session.ts'
 import { StorageApi } from './storage-api.ts'
 
@@ -12,9 +11,6 @@ export interface Manifest {
 }
 
 export type SubmitProgress = (uploadedPlaintext: number, total: number) => void
-
-/** The context an object of a submission is encrypted under, and must open under. */
-export const contextOf = (tenant: string, submission: string, object: string) => ({ tenant, submission, object })
 
 export const storageFor = (session: Session) => new StorageApi(STORAGE_URL, () => tokenFor(session))
 
@@ -38,15 +34,9 @@ export async function submit(
   ]
   const id = await storage.create()
   try {
-    const provider = providerFor(session)
-    const objects: SealObject[] = await Promise.all(
-      plaintexts.map(async ([name, plaintext]) => {
-        const context = contextOf(session.tenant, id, name)
-        const dataKey = await provider.generateDataKey(context, { plaintextLength: plaintext.size })
-        return { name, plaintext, dataKey, context }
-      }),
-    )
+    const objects = await dataKeysFor(providerFor(session), session.tenant, id, plaintexts)
     await sealInWorker(
+      new Worker(new URL('./seal-worker.ts', import.meta.url), { type: 'module' }),
       { storageUrl: STORAGE_URL, token: await tokenFor(session), submission: id, objects },
       onProgress,
       onWorker,
@@ -57,18 +47,4 @@ export async function submit(
     await storage.discard(id).catch(() => {}) // best effort: an upload never committed never shows up anyway
     throw err
   }
-}
-
-function sealInWorker(request: SealRequest, onProgress: SubmitProgress, onWorker: (scope: string) => void) {
-  const worker = new Worker(new URL('./seal-worker.ts', import.meta.url), { type: 'module' })
-  return new Promise<void>((resolve, reject) => {
-    worker.onmessage = ({ data }: MessageEvent<SealMessage>) => {
-      if (data.type === 'started') onWorker(data.scope)
-      else if (data.type === 'progress') onProgress(data.uploadedPlaintext, data.total)
-      else if (data.type === 'done') resolve()
-      else reject(new EnvelopeError(data.code, data.message))
-    }
-    worker.onerror = (e) => reject(new EnvelopeError('ERR_WORKER', e.message))
-    worker.postMessage(request)
-  }).finally(() => worker.terminate())
 }

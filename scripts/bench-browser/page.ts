@@ -2,10 +2,10 @@
 // runs the demo's upload path (encrypt in its Web Worker, upload in parts to the demo storage service) against raw
 // WebCrypto; times are taken in the page itself (automation would inflate them). Driven by
 // scripts/bench-browser.mjs.
-import { createLocalKeyProvider, decrypt, EnvelopeError, encrypt, encryptStream } from '@envelope/core'
+import { createLocalKeyProvider, decrypt, encrypt, encryptStream } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { type DekCache, openDekCache } from '@envelope/idb-cache'
-import type { SealMessage, SealRequest } from '../../demo/src/seal-worker.ts'
+import { dataKeysFor, sealInWorker } from '../../demo/src/sealing.ts'
 import { StorageApi } from '../../demo/src/storage-api.ts'
 
 declare global {
@@ -119,26 +119,11 @@ globalThis.bench = {
     const storage = new StorageApi(storageUrl, async () => token)
     const submission = await storage.create()
     const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey })
-    const plaintexts: [string, Blob][] = [
+    const objects = await dataKeysFor(provider, 'bench', submission, [
       ['fields', new Blob(['{"fields":{},"files":[]}'])],
       ['file-0', file],
-    ]
-    const objects = await Promise.all(
-      plaintexts.map(async ([name, plaintext]) => {
-        const context = { tenant: 'bench', submission, object: name }
-        return { name, plaintext, context, dataKey: await provider.generateDataKey(context) }
-      }),
-    )
-    const worker = new Worker('seal-worker.js', { type: 'module' })
-    await new Promise<void>((resolve, reject) => {
-      worker.onmessage = ({ data }: MessageEvent<SealMessage>) => {
-        if (data.type === 'done') resolve()
-        else if (data.type === 'error') reject(new EnvelopeError(data.code, data.message))
-      }
-      worker.onerror = (e) => reject(new Error(e.message))
-      const request: SealRequest = { storageUrl, token, submission, objects }
-      worker.postMessage(request)
-    }).finally(() => worker.terminate())
+    ])
+    await sealInWorker(new Worker('seal-worker.js', { type: 'module' }), { storageUrl, token, submission, objects })
     const stored = await storage.commit(submission)
     const seconds = (performance.now() - t) / 1000
     observer.disconnect()
