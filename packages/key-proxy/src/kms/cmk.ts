@@ -1,0 +1,86 @@
+/**
+ * One customer master key (CMK) in one KMS, as the proxy uses it: wrap and unwrap 32-byte keys (DEKs in direct
+ * mode, lease keys in leased mode) under the CMK, bound to a wrap context, and report the key's state. The KMS
+ * is the tenant's own (an HSM over PKCS#11, AWS KMS, …) or the embedded local KMS. The key material never
+ * leaves the KMS: the proxy only ever sees the 32 bytes it asked to wrap or unwrap.
+ *
+ * Implementations: `pkcs11/` (an HSM), `aws-kms/` (AWS KMS through `@aws-sdk/client-kms`), and the local KMS.
+ * They share one acceptance suite (packages/key-proxy/test/cmk/).
+ * @module
+ */
+
+/**
+ * Non-secret string pairs bound to one wrap, as AWS KMS's EncryptionContext: an unwrap must present exactly the
+ * same pairs. The proxy always binds at least `tenant` and a `purpose` (`dek` or `lease`); for DEKs also `ctx`
+ * (base64url SHA-256 of the canonical encryption context). Each backend binds all of it (AWS: the
+ * EncryptionContext; PKCS#11: AES-GCM additional data of the canonical encoding; local: the JWE header).
+ */
+export type WrapContext = Readonly<Record<string, string>>
+
+/** The states of a CMK, as AWS KMS names them (lower case). `unavailable`: the KMS cannot be reached or used. */
+export type CmkState = 'enabled' | 'disabled' | 'pending_deletion' | 'pending_import' | 'destroyed' | 'unavailable'
+
+/** What a KMS tells about a CMK (never its material). */
+export interface CmkStatus {
+  readonly state: CmkState
+  /** The version new wraps use, where the KMS exposes versions. */
+  readonly primaryVersion?: string
+  /** Every version that still unwraps, oldest first, where the KMS exposes versions. */
+  readonly versions?: readonly string[]
+  /** `proxy`: the proxy runs the lifecycle (local KMS, an HSM token it was given); `customer`: the customer does, in its own KMS (AWS): the proxy only reports it. */
+  readonly managedBy: 'proxy' | 'customer'
+  /** e.g. the AWS key ARN, the PKCS#11 token and label prefix: for describe and disaster recovery, never secrets. */
+  readonly keyRef: string
+  readonly deletionDate?: string
+}
+
+/** A wrapped key as the KMS returned it, and the CMK version that made it (`''` where versions are not exposed). */
+export interface CmkWrapped {
+  readonly ciphertext: Uint8Array
+  readonly version: string
+}
+
+export interface CmkCallOptions {
+  /** Cancels the call (a timeout); the backend rejects with `ERR_KMS_TIMEOUT`. */
+  readonly signal?: AbortSignal
+}
+
+/**
+ * A CMK client. Every failure is a `ProxyError` with one of these codes:
+ * `ERR_KEY_DISABLED`, `ERR_KEY_PENDING_DELETION`, `ERR_KEY_DESTROYED`, `ERR_KEY_NOT_FOUND`, `ERR_KEY_STATE`
+ * (the CMK's state refuses the call); `ERR_EDEK_INVALID` (the ciphertext does not open: altered, another key,
+ * another wrap context); `ERR_KMS_ACCESS_DENIED` (the KMS refused our credentials: the customer revoked us);
+ * `ERR_KMS_THROTTLED` (after bounded retries); `ERR_KMS_TIMEOUT`; `ERR_KMS_UNAVAILABLE` (unreachable, or any
+ * other KMS failure). Never a raw SDK or native error, and never a message holding a secret.
+ */
+export interface CmkClient {
+  /** `local`, `pkcs11`, `aws-kms`, …: also the EDEK provider id's suffix. */
+  readonly provider: string
+  /** Wraps `key` (32 bytes) under the primary version. */
+  wrap(key: Uint8Array, context: WrapContext, options?: CmkCallOptions): Promise<CmkWrapped>
+  /** The key of a wrap made by {@link wrap} (any version that still unwraps). */
+  unwrap(wrapped: CmkWrapped, context: WrapContext, options?: CmkCallOptions): Promise<Uint8Array>
+  /**
+   * A fresh random 32-byte key and its wrap, in one KMS call where the KMS has one (AWS GenerateDataKey);
+   * otherwise random bytes and {@link wrap}.
+   */
+  generate(context: WrapContext, options?: CmkCallOptions): Promise<{ key: Uint8Array } & CmkWrapped>
+  describe(options?: CmkCallOptions): Promise<CmkStatus>
+  /** Releases sessions and connections. */
+  close(): Promise<void>
+}
+
+/**
+ * Lifecycle of a CMK whose KMS the proxy manages (`managedBy: 'proxy'`): the local KMS and PKCS#11. For a
+ * customer-managed KMS (AWS) the customer does this in its own KMS, and the proxy's admin routes say so.
+ */
+export interface CmkLifecycle {
+  /** Makes version 1 (a new key object in the HSM). Refuses when the key exists (`ERR_KEY_EXISTS`). */
+  create(): Promise<CmkStatus>
+  /** Makes a new version and makes it primary; old versions still unwrap. */
+  rotate(): Promise<CmkStatus>
+  /** Refuses (`enabled: false`) or allows every wrap and unwrap. */
+  setEnabled(enabled: boolean): Promise<CmkStatus>
+  /** Crypto-shredding: destroys every version's material in the KMS (`C_DestroyObject` in an HSM). */
+  destroy(): Promise<CmkStatus>
+}
