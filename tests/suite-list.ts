@@ -6,6 +6,7 @@ export { default as coreRekey } from '../packages/core/test/conformance/rekey.ts
 export { default as coreReuseDataKey } from '../packages/core/test/conformance/reuse-data-key.ts'
 export { default as coreRoundTrip } from '../packages/core/test/conformance/round-trip.ts'
 export { default as coreTampering } from '../packages/core/test/conformance/tampering.ts'
+export { default as coreText } from '../packages/core/test/conformance/text.ts'
 export { default as coreVectors } from '../packages/core/test/conformance/vectors.ts'
 export { default as idbCacheFallback } from '../packages/idb-cache/test/conformance/fallback.ts'
 export { default as idbCacheMemory } from '../packages/idb-cache/test/conformance/memory.ts'

@@ -1,7 +1,7 @@
 // Opening a submission: each object is downloaded and decrypted as a stream, its data key unwrapped through the
 // IndexedDB cache. The fields are small and open here; a file opens in a Web Worker (open-worker.ts) and is
 // offered for saving only once the whole message verified, so a tampered or cut-off file yields nothing.
-import { decrypt, EnvelopeError, readHeader } from '@envelope/core'
+import { decryptToString, EnvelopeError, readHeader } from '@envelope/core'
 import type { OpenMessage, OpenRequest, UnwrapAnswer } from './open-worker.ts'
 import { contextOf } from './sealing.ts'
 import { providerFor, type Session, STORAGE_URL, tokenFor } from './session.ts'
@@ -15,12 +15,13 @@ export async function openFields(
 ): Promise<{ manifest: Manifest; keyId: string }> {
   const stream = await storageFor(session).read(owner, id, 'fields')
   const message = new Uint8Array(await new Response(stream).arrayBuffer()) // small: fields and file names
-  const plaintext = await decrypt(message, {
+  // decryptToString decodes exactly (invalid UTF-8 is an error, a leading U+FEFF is kept), unlike a default TextDecoder.
+  const text = await decryptToString(message, {
     provider: providerFor(session),
     expectedContext: contextOf(owner, id, 'fields'),
   })
   const edek = readHeader(message).edeks[0]
-  const manifest = JSON.parse(new TextDecoder().decode(plaintext)) as Manifest
+  const manifest = JSON.parse(text) as Manifest
   return { manifest, keyId: edek ? `${edek.keyId} v${edek.keyVersion}` : 'an unknown key' }
 }
 

@@ -2,8 +2,9 @@
 import type { Bytes } from './key-provider.ts'
 
 const encoder = new TextEncoder()
-// fatal: invalid UTF-8 in a header is an error, never silently replaced (two inputs must not decode alike).
-const decoder = new TextDecoder('utf-8', { fatal: true })
+// fatal: invalid UTF-8 in a header is an error, never silently replaced. ignoreBOM: a leading U+FEFF is text
+// like any other; by default TextDecoder drops it, and two different byte strings would decode alike.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 export function utf8(text: string): Bytes {
   return encoder.encode(text) as Bytes

@@ -78,11 +78,12 @@ function frameCount(bodyLength: number, frameSize: number): number {
 export async function decrypt(message: Uint8Array, options: DecryptOptions): Promise<Bytes> {
   if (!(message instanceof Uint8Array)) throw new InvalidArgumentError('"message" expected a Uint8Array')
   checkDecryptOptions(options)
-  const { header, aad } = parseHeader(message, options)
+  const parsed = parseHeader(message, options)
+  const { header } = parsed
   const { frameSize, headerLength } = header
   const body = message.subarray(headerLength)
   const frames = frameCount(body.length, frameSize) // before the unwrap: a truncated message costs no KMS call
-  const frameKey = await openMessage(header, aad, options)
+  const frameKey = await openMessage(parsed, options)
   const out = new Uint8Array(body.length - frames * TAG_BYTES)
   const inFlight = new InFlight<void>(FRAMES_IN_FLIGHT)
   try {
@@ -165,7 +166,7 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
       throw err
     }
     queue.skip(parsed.header.headerLength)
-    frameKey = await openMessage(parsed.header, parsed.aad, options)
+    frameKey = await openMessage(parsed, options)
     frameSize = parsed.header.frameSize
     resolveHeader(parsed.header)
     return true

@@ -163,11 +163,20 @@ function readPreamble(r: Reader, maxFrameSize: number): { frameSize: number; sec
   return { frameSize, sectionLength: r.u16() }
 }
 
+/** A parsed header with the raw bytes a reader authenticates and compares. */
+export interface ParsedHeader {
+  readonly header: MessageHeader
+  /** The AAD of frame 0 (docs/format.md §2). */
+  readonly aad: Bytes
+  /** The context exactly as stored: an expected context is compared with these bytes (docs/format.md §4). */
+  readonly contextBytes: Bytes
+}
+
 /**
  * Parses a header from the start of `bytes` (which may hold more: the body). Throws {@link TruncatedError}
  * when `bytes` ends inside the header, so a stream reader can wait for more input.
  */
-export function parseHeader(bytes: Uint8Array, limits: HeaderLimits = {}): { header: MessageHeader; aad: Bytes } {
+export function parseHeader(bytes: Uint8Array, limits: HeaderLimits = {}): ParsedHeader {
   const maxEdeks = Math.min(limits.maxEdeks ?? DEFAULT_MAX_EDEKS, MAX_EDEKS)
   const maxFrameSize = Math.min(limits.maxFrameSize ?? MAX_FRAME_SIZE, MAX_FRAME_SIZE)
   const r = new Reader(bytes, () => {
@@ -177,7 +186,8 @@ export function parseHeader(bytes: Uint8Array, limits: HeaderLimits = {}): { hea
   const edeks = decodeEdekSection(r.take(sectionLength), maxEdeks)
   const tailStart = r.offset
   const messageId = r.take(MESSAGE_ID_BYTES).slice()
-  const context = decodeContext(r.take(r.u16()))
+  const contextBytes = r.take(r.u16()).slice()
+  const context = decodeContext(contextBytes)
   const commitment = r.take(COMMITMENT_BYTES).slice()
   const headerLength = r.offset
   const aad = concat([bytes.subarray(0, PREAMBLE_BYTES), bytes.subarray(tailStart, headerLength)])
@@ -191,7 +201,7 @@ export function parseHeader(bytes: Uint8Array, limits: HeaderLimits = {}): { hea
     commitment,
     headerLength,
   })
-  return { header, aad }
+  return { header, aad, contextBytes }
 }
 
 /**

@@ -19,8 +19,8 @@ import {
   type HeaderLimits,
   MAX_EDEKS,
   MESSAGE_ID_BYTES,
-  type MessageHeader,
   MIN_FRAME_SIZE,
+  type ParsedHeader,
 } from './header.ts'
 import type { Bytes, DataKey, EncryptionContext, KeyProvider } from './key-provider.ts'
 import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-key.ts'
@@ -137,12 +137,13 @@ export async function startMessage(options: EncryptOptions, plaintextLength?: nu
 }
 
 /** Checks the expected context, unwraps the DEK, checks the key commitment; returns the frame key. */
-export async function openMessage(header: MessageHeader, aad: Bytes, options: DecryptOptions): Promise<FrameKey> {
+export async function openMessage(parsed: ParsedHeader, options: DecryptOptions): Promise<FrameKey> {
+  const { header, aad, contextBytes } = parsed
   const provider = checkProvider(options)
+  // The expected context's canonical bytes against the header's own bytes, never against a re-encoding of what
+  // was decoded from them: equality of bytes is the rule (docs/format.md §4), whatever a decoder does.
   if (options.expectedContext !== undefined) {
-    if (!constantTimeEqual(encodeContext(options.expectedContext), encodeContext(header.context))) {
-      throw new ContextMismatchError()
-    }
+    if (!constantTimeEqual(encodeContext(options.expectedContext), contextBytes)) throw new ContextMismatchError()
   }
   throwIfAborted(options.signal)
   let dek: CryptoKey

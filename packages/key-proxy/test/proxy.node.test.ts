@@ -374,6 +374,8 @@ describe('bad requests', () => {
       { ...edek, ciphertext: new TextEncoder().encode(`${jwe.slice(0, -4)}AAAA`) },
       { ...edek, keyVersion: '9' },
       { ...edek, ciphertext: new TextEncoder().encode(jwe.replace('.', '..')) },
+      // A leading U+FEFF is not stripped: the same JWE behind other bytes is another, invalid, EDEK.
+      { ...edek, ciphertext: new TextEncoder().encode(`\uFEFF${jwe}`) },
     ]
     for (const v of variants) {
       expect(await codeOf(provider.unwrapDataKey([v as typeof edek], {}))).toBe('ERR_EDEK_INVALID')

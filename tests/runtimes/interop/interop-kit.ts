@@ -2,7 +2,7 @@
  * Cross-runtime interop: every runtime encrypts and decrypts with the same fixed test key, so a message made in one
  * runtime must open in every other. The KEK is a public test constant (32 bytes of 0x11), never a real key.
  */
-import { createLocalKeyProvider, decrypt, encrypt, type KeyProvider } from '@envelope/core'
+import { createLocalKeyProvider, decryptToString, encrypt, type KeyProvider } from '@envelope/core'
 
 export const interopText = 'envelope interop: made in one runtime, opened in another. ✓ äöü'
 export const interopContext = { purpose: 'interop' }
@@ -19,8 +19,7 @@ export async function interopEncrypt(text: string): Promise<Uint8Array> {
 }
 
 export async function interopDecrypt(message: Uint8Array): Promise<string> {
-  const plain = await decrypt(message, { provider: await interopProvider(), expectedContext: interopContext })
-  return new TextDecoder().decode(plain)
+  return decryptToString(message, { provider: await interopProvider(), expectedContext: interopContext })
 }
 
 export function toBase64(bytes: Uint8Array): string {

@@ -11,6 +11,9 @@ function b64(text: string | undefined): Buffer | undefined {
   return typeof text === 'string' && /^[A-Za-z0-9_-]*$/.test(text) ? Buffer.from(text, 'base64url') : undefined
 }
 
+// Exact text: invalid UTF-8 is an error (not U+FFFD), a leading U+FEFF is kept.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 function gcmOpen(key: KeyObject | Buffer, iv: Buffer, tag: Buffer, ct: Buffer, aad?: Buffer): Buffer {
   const d = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
   if (aad) d.setAAD(aad)
@@ -23,7 +26,8 @@ export function openEdekNode(jwe: string, cmk: KeyObject): Uint8Array | undefine
   const parts = jwe.split('.')
   if (parts.length !== 5) return undefined
   try {
-    const header = JSON.parse(b64(parts[0])?.toString('utf8') ?? 'null')
+    const protectedHeader = b64(parts[0])
+    const header = JSON.parse(protectedHeader ? utf8.decode(protectedHeader) : 'null')
     if (header?.alg !== 'A256GCMKW' || header.enc !== 'A256GCM') return undefined
     const [wrapIv, wrapTag, encryptedKey, iv, ct, tag] = [
       header.iv,

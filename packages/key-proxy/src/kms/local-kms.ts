@@ -161,7 +161,8 @@ export class LocalKms implements KmsBackend {
     if (edek.providerId !== LOCAL_PROVIDER_ID) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not from this KMS')
     let jwe: string
     try {
-      jwe = new TextDecoder('utf-8', { fatal: true }).decode(edek.ciphertext)
+      // ignoreBOM: a leading U+FEFF stays in the text (and fails the JWE checks); stripped, other bytes would open.
+      jwe = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(edek.ciphertext)
     } catch {
       throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a JWE')
     }
