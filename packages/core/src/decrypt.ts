@@ -5,11 +5,13 @@
  * functions return nothing unless the whole message authenticated.
  * @module
  */
+
+import { nextFrameLength, openBodyFrame } from './body-reader.ts'
 import { fromUtf8 } from './bytes.ts'
 import { ChunkQueue } from './chunk-queue.ts'
 import { MAX_CONTEXT_BYTES } from './context.ts'
 import { InvalidArgumentError, MalformedError, TruncatedError } from './errors.ts'
-import { type FrameKey, MAX_FRAMES, openFrame, opensWithFlag } from './frames.ts'
+import type { FrameKey } from './frames.ts'
 import {
   COMMITMENT_BYTES,
   MESSAGE_ID_BYTES,
@@ -33,34 +35,6 @@ import {
 const MAX_HEADER_BYTES = PREAMBLE_BYTES + 2 + 0xffff + MESSAGE_ID_BYTES + 2 + MAX_CONTEXT_BYTES + COMMITMENT_BYTES
 
 /**
- * Opens one frame and, when it fails, tells truncation and extension apart from tampering: a last frame that
- * authenticates as non-final means the real final frame is missing; a non-final frame that authenticates as
- * final means bytes were appended. Either way nothing is released.
- */
-async function openChecked(fk: FrameKey, index: number, final: boolean, ct: Uint8Array): Promise<Bytes> {
-  try {
-    return await openFrame(fk, index, final, ct)
-  } catch (err) {
-    if (await opensWithFlag(fk, index, !final, ct)) {
-      throw final
-        ? new TruncatedError('envelope message is truncated: its final frame is missing')
-        : new MalformedError('envelope message has data after its final frame')
-    }
-    throw err
-  }
-}
-
-/** Splits a complete body into frames: every frame but the last is `frameSize + 16` bytes. */
-function frameCount(bodyLength: number, frameSize: number): number {
-  if (bodyLength < TAG_BYTES) throw new TruncatedError()
-  const frames = Math.ceil(bodyLength / (frameSize + TAG_BYTES))
-  const last = bodyLength - (frames - 1) * (frameSize + TAG_BYTES)
-  if (last < TAG_BYTES) throw new TruncatedError()
-  if (frames > MAX_FRAMES) throw new MalformedError('message has more than 2^32 frames')
-  return frames
-}
-
-/**
  * Decrypts a whole message and returns its plaintext, only after every frame authenticated.
  *
  * @example
@@ -79,20 +53,32 @@ export async function decrypt(message: Uint8Array, options: DecryptOptions): Pro
   if (!(message instanceof Uint8Array)) throw new InvalidArgumentError('"message" expected a Uint8Array')
   checkDecryptOptions(options)
   const parsed = parseHeader(message, options)
-  const { header } = parsed
-  const { frameSize, headerLength } = header
-  const body = message.subarray(headerLength)
-  const frames = frameCount(body.length, frameSize) // before the unwrap: a truncated message costs no KMS call
+  const { frameSize, headerLength } = parsed.header
+  // The same steps in the same order as the stream (§7): the key first, then the frames one after another, so
+  // a message that is both cut short and, say, under another key gets the code a stream would give it.
   const frameKey = await openMessage(parsed, options)
-  const out = new Uint8Array(body.length - frames * TAG_BYTES)
+  const body = message.subarray(headerLength)
+  const full = frameSize + TAG_BYTES
+  const nonFinal = body.length > full ? Math.ceil(body.length / full) - 1 : 0
+  const out = new Uint8Array(nonFinal * frameSize + Math.max(0, body.length - nonFinal * full - TAG_BYTES))
   const inFlight = new InFlight<void>(FRAMES_IN_FLIGHT)
   try {
-    for (let i = 0; i < frames; i++) {
+    let at = 0
+    for (let i = 0; ; i++) {
       throwIfAborted(options.signal)
-      const start = i * (frameSize + TAG_BYTES)
-      const ct = body.subarray(start, Math.min(start + frameSize + TAG_BYTES, body.length))
-      const final = i === frames - 1
-      await inFlight.push(openChecked(frameKey, i, final, ct).then((pt) => out.set(pt, i * frameSize)))
+      let length: number
+      try {
+        length = nextFrameLength(body.length - at, true, frameSize, i)!
+      } catch (err) {
+        // A split error is known only after the frames before it, which a stream would have opened first.
+        for (let op = inFlight.shift(); op; op = inFlight.shift()) await op
+        throw err
+      }
+      const final = at + length === body.length
+      const ct = body.subarray(at, at + length)
+      await inFlight.push(openBodyFrame(frameKey, i, final, ct).then((pt) => out.set(pt, i * frameSize)))
+      at += length
+      if (final) break
     }
     for (let op = inFlight.shift(); op; op = inFlight.shift()) await op
   } catch (err) {
@@ -181,10 +167,10 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
           queue.push(chunk)
           if (!frameKey && !(await tryHeader())) return
           // A frame is known not to be final only when at least one byte follows it.
-          while (queue.length > frameSize + TAG_BYTES) {
-            const ct = queue.take(frameSize + TAG_BYTES)
-            const done = await inFlight.push(openChecked(frameKey!, index++, false, ct))
+          for (let n = nextFrameLength(queue.length, false, frameSize, index); n; ) {
+            const done = await inFlight.push(openBodyFrame(frameKey!, index++, false, queue.take(n)))
             if (done) controller.enqueue(done)
+            n = nextFrameLength(queue.length, false, frameSize, index)
           }
         } catch (err) {
           rejectHeader(err)
@@ -195,8 +181,9 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
         try {
           if (!frameKey && !(await tryHeader())) throw new TruncatedError('envelope message ends inside its header')
           for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
-          if (queue.length < TAG_BYTES) throw new TruncatedError()
-          controller.enqueue(await openChecked(frameKey!, index, true, queue.take(queue.length)))
+          // transform() left at most F + 16 bytes: what remains is the final frame, or too short to be one.
+          const n = nextFrameLength(queue.length, true, frameSize, index)!
+          controller.enqueue(await openBodyFrame(frameKey!, index, true, queue.take(n)))
         } catch (err) {
           rejectHeader(err)
           throw err
