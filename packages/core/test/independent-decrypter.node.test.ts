@@ -5,7 +5,7 @@ import { expect, test } from 'vitest'
 import vectorJson from '../../../docs/vectors/v1.json' with { type: 'json' }
 import type { VectorFile } from './vectors/build.ts' // the file's shape only
 
-const vectors = vectorJson as VectorFile
+const vectors = vectorJson as unknown as VectorFile
 
 const refuse = (code: string): never => {
   throw Object.assign(new Error(code), { code })
@@ -48,8 +48,9 @@ function gcmOpen(key: Buffer, nonce: Buffer, aad: Buffer, ct: Buffer): Buffer | 
   }
 }
 
+// §1: well-formed UTF-8 only, and U+FEFF is text (ignoreBOM keeps a leading one).
 function utf8(b: Buffer): string {
-  const s = new TextDecoder('utf-8', { fatal: true })
+  const s = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   try {
     return s.decode(b)
   } catch {
@@ -57,8 +58,8 @@ function utf8(b: Buffer): string {
   }
 }
 
-/** §2–§8, with the `local` provider's KEK. */
-function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>): Buffer {
+/** §2–§8, with the `local` provider's KEK, or with a DEK given in place of §7 step 3. */
+function open(m: Buffer, keys: { kek: Buffer } | { dek: Buffer }, expectedContext?: Record<string, string>): Buffer {
   const r = new Cursor(m, 'ERR_TRUNCATED')
   // §2.2
   if (!r.take(4).equals(Buffer.from([0x89, 0x45, 0x4e, 0x56]))) refuse('ERR_MALFORMED')
@@ -74,32 +75,31 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
   const edeks: { providerId: string; keyId: string; keyVersion: string; ct: Buffer }[] = []
   for (let i = 0; i < count; i++) {
     const providerId = utf8(section.take(section.u8()))
-    const keyId = utf8(section.take(section.u16()))
+    if (!/^[\x21-\x7e]+$/.test(providerId)) refuse('ERR_MALFORMED')
+    const keyIdLength = section.u16()
+    if (keyIdLength > 1024) refuse('ERR_MALFORMED')
+    const keyId = utf8(section.take(keyIdLength))
     const keyVersion = utf8(section.take(section.u8()))
-    const ct = section.take(section.u16())
-    edeks.push({ providerId, keyId, keyVersion, ct })
+    const ctLength = section.u16()
+    if (ctLength < 1 || ctLength > 8192) refuse('ERR_MALFORMED')
+    edeks.push({ providerId, keyId, keyVersion, ct: section.take(ctLength) })
   }
   if (section.at !== section.b.length) refuse('ERR_MALFORMED')
   const tailStart = r.at
   const messageId = r.take(32)
   const context = r.take(r.u16())
-  const C = context.length
   // §4: canonical order, unique non-empty keys, valid UTF-8, exact length
-  let c = 2
+  const pairsOf = new Cursor(context, 'ERR_MALFORMED')
   let previous: Buffer | undefined
-  const pairs = context.readUInt16BE(0)
+  const pairs = pairsOf.u16()
   for (let i = 0; i < pairs; i++) {
-    const kl = context.readUInt16BE(c)
-    const key = context.subarray(c + 2, c + 2 + kl)
-    c += 2 + kl
-    const vl = context.readUInt16BE(c)
+    const key = pairsOf.take(pairsOf.u16())
     utf8(key)
-    utf8(context.subarray(c + 2, c + 2 + vl))
-    c += 2 + vl
-    if (kl === 0 || (previous && Buffer.compare(previous, key) >= 0)) refuse('ERR_MALFORMED')
+    utf8(pairsOf.take(pairsOf.u16()))
+    if (key.length === 0 || (previous && Buffer.compare(previous, key) >= 0)) refuse('ERR_MALFORMED')
     previous = key
   }
-  if (c !== C) refuse('ERR_MALFORMED')
+  if (pairsOf.at !== context.length) refuse('ERR_MALFORMED')
   const commitment = r.take(32)
   const headerAad = Buffer.concat([m.subarray(0, 11), m.subarray(tailStart, r.at)])
   // §4: expected context, compared as canonical bytes
@@ -117,8 +117,9 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
     if (!enc.equals(context)) refuse('ERR_CONTEXT_MISMATCH')
   }
   // §8: the local EDEK, AAD = canonical({keyId, keyVersion}) ‖ canonical(context)
-  let dek: Buffer | undefined
-  for (const e of edeks) {
+  // §7 step 4: the first EDEK that unwraps decides; no other is tried after a commitment failure.
+  let dek = 'dek' in keys ? keys.dek : undefined
+  for (const e of 'kek' in keys ? edeks : []) {
     if (e.providerId !== 'local' || e.keyId !== vectors.keyId || e.keyVersion !== vectors.keyVersion) continue
     const naming = [Buffer.from([0, 2])]
     for (const [k, v] of [
@@ -128,7 +129,13 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
       for (const x of [k!, v!])
         naming.push(Buffer.from([Buffer.byteLength(x) >> 8, Buffer.byteLength(x) & 255]), Buffer.from(x))
     }
-    dek = gcmOpen(kek, e.ct.subarray(0, 12), Buffer.concat([...naming, context]), e.ct.subarray(12))
+    if (e.ct.length !== 60) continue
+    dek = gcmOpen(
+      (keys as { kek: Buffer }).kek,
+      e.ct.subarray(0, 12),
+      Buffer.concat([...naming, context]),
+      e.ct.subarray(12),
+    )
     if (dek) break
   }
   if (!dek) refuse('ERR_KEY_UNAVAILABLE')
@@ -144,13 +151,13 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
   )
   if (!timingSafeEqual(okm.subarray(32), commitment)) refuse('ERR_COMMITMENT_MISMATCH')
   const key = okm.subarray(0, 32)
-  // §6, §7
+  // §6, §7 steps 5 and 6: split and open frame by frame, the first failure in frame order decides
   const body = m.subarray(r.at)
-  if (body.length < 16) refuse('ERR_TRUNCATED')
   const out: Buffer[] = []
   let off = 0
   for (let i = 0; ; i++) {
     const final = body.length - off <= F + 16
+    if (!final && i === 2 ** 32 - 1) refuse('ERR_MALFORMED')
     const ct = body.subarray(off, final ? body.length : off + F + 16)
     if (final && ct.length < 16) refuse('ERR_TRUNCATED')
     const nonce = (last: boolean) =>
@@ -165,6 +172,7 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
       if (gcmOpen(key, nonce(!final), aad, ct)) refuse(final ? 'ERR_TRUNCATED' : 'ERR_MALFORMED')
       refuse('ERR_AUTHENTICATION_FAILED')
     }
+    if (final && i > 0 && pt!.length === 0) refuse('ERR_MALFORMED') // §6: an empty final frame after a full one
     out.push(pt!)
     if (final) return Buffer.concat(out)
     off += F + 16
@@ -173,16 +181,27 @@ function open(m: Buffer, kek: Buffer, expectedContext?: Record<string, string>):
 
 const kek = Buffer.from(vectors.kek, 'hex')
 
+/** `{code}` or `{plaintext}`, the shape of the vectors' `withDek`. */
+function outcome(run: () => Buffer): { code: string } | { plaintext: string } {
+  try {
+    return { plaintext: run().toString('hex') }
+  } catch (err) {
+    return { code: (err as { code: string }).code }
+  }
+}
+
 for (const v of vectors.positive) {
   test(`independent reader opens: ${v.title}`, () => {
-    expect(open(Buffer.from(v.message, 'hex'), kek, v.context).toString('hex')).toBe(v.plaintext)
+    const message = Buffer.from(v.message, 'hex')
+    expect(open(message, { kek }, v.context).toString('hex')).toBe(v.plaintext)
+    expect(open(message, { dek: Buffer.from(v.dek, 'hex') }).toString('hex')).toBe(v.plaintext)
   })
 }
 
 for (const v of vectors.negative) {
   test(`independent reader refuses: ${v.title} → ${v.code}`, () => {
-    expect(() => open(Buffer.from(v.message, 'hex'), kek, v.expectedContext)).toThrow(
-      expect.objectContaining({ code: v.code }),
-    )
+    const message = Buffer.from(v.message, 'hex')
+    expect(outcome(() => open(message, { kek }, v.expectedContext))).toEqual({ code: v.code })
+    expect(outcome(() => open(message, { dek: Buffer.from(v.dek, 'hex') }, v.expectedContext))).toEqual(v.withDek)
   })
 }

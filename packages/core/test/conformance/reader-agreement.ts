@@ -2,7 +2,8 @@
 // mutations of real messages, both refuse with the same code (or both open to the same plaintext), whatever
 // chunks the stream is fed in, and the stream releases nothing but a verified prefix of the plaintext.
 import fc from 'fast-check'
-import { assert, suite } from '../../../../tests/harness.ts'
+import { assert, assertEqual, assertRejectsCode, suite } from '../../../../tests/harness.ts'
+import { nextFrameLength } from '../../src/body-reader.ts'
 import { decrypt, decryptStream, encrypt, type KeyProvider } from '../../src/index.ts'
 import { chunked, localProvider, pattern, pipeCollect } from './util.ts'
 
@@ -141,5 +142,16 @@ export default suite('core: one-shot and streaming readers agree', (test) => {
       ),
       { numRuns: RUNS },
     )
+  })
+
+  test('the body split (§7 step 5) both readers use: frame 2^32 − 1 must be final; a short remainder is truncation', async () => {
+    const last = 2 ** 32 - 1
+    assertEqual(nextFrameLength(FRAME + 16, true, FRAME, last), FRAME + 16, 'the last possible frame, final')
+    await assertRejectsCode(async () => nextFrameLength(FRAME + 17, true, FRAME, last), 'ERR_MALFORMED')
+    await assertRejectsCode(async () => nextFrameLength(FRAME + 17, false, FRAME, last), 'ERR_MALFORMED')
+    assertEqual(nextFrameLength(FRAME + 17, false, FRAME, last - 1), FRAME + 16, 'a non-final frame')
+    assertEqual(nextFrameLength(FRAME + 16, false, FRAME, 0), undefined, 'a stream waits: final or not is unknown')
+    assertEqual(nextFrameLength(16, true, FRAME, 3), 16)
+    await assertRejectsCode(async () => nextFrameLength(15, true, FRAME, 3), 'ERR_TRUNCATED')
   })
 })
