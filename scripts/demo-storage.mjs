@@ -7,6 +7,9 @@
 // is harmless. A submission stays in <tenant>/.pending/ until committed, so an interrupted upload never shows up
 // as a submission, and one discarded or cut off never touches those already stored.
 //
+// `npm start` runs it as a process of its own: `node scripts/demo-storage.mjs '<settings as JSON>'`, the identity
+// service's public key as `verifyJwk`.
+//
 // Callers present the demo identity service's JWT. A tenant lists, uploads and commits only its own
 // submissions; reading an object is open to any signed-in user, on purpose: it is ciphertext, and the demo
 // shows that the key proxy, not storage, is what keeps another tenant out.
@@ -17,15 +20,17 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs'
-import { createServer } from 'node:http'
 import { pipeline } from 'node:stream/promises'
-import { jwtVerify } from 'jose'
+import { fileURLToPath } from 'node:url'
+import { importJWK, jwtVerify } from 'jose'
+import { createLocalServer } from './lib/local-http.mjs'
 
 const PART_BYTES = 16 * 2 ** 20
 const OBJECT_BYTES = 2 ** 31 // 2 GiB per object
@@ -98,7 +103,7 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     send(res, 200, { size: offset + length })
   }
 
-  const server = createServer(async (req, res) => {
+  const server = createLocalServer(async (req, res, url) => {
     res.setHeader('access-control-allow-origin', origin)
     res.setHeader('access-control-allow-headers', 'authorization, content-type')
     res.setHeader('access-control-allow-methods', 'GET, POST, PUT, DELETE')
@@ -108,7 +113,6 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     const mine = `${root}/${tenant}`
     const pending = `${mine}/.pending`
     mkdirSync(pending, { recursive: true })
-    const url = new URL(req.url ?? '/', 'http://storage')
     const path = url.pathname.split('/').slice(1)
     const route = `${req.method} ${path.map((p, i) => (i % 2 === 1 ? ':' : p)).join('/')}`
     const [, id, , name] = path
@@ -158,4 +162,10 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     refuse(res, 404, 'ERR_NOT_FOUND', 'no such route')
   })
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)))
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { verifyJwk, ...settings } = JSON.parse(process.argv[2])
+  await startStorage({ ...settings, verifyKey: await importJWK(verifyJwk, 'ES256') })
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0))
 }
