@@ -1,18 +1,21 @@
-// `npm start`: the demo with the key proxy on its embedded defaults, all on 127.0.0.1.
+// `npm start`: the demo with the key proxy on its embedded defaults, all on 127.0.0.1, each service a process of
+// its own that the supervisor (scripts/lib/supervisor.mjs) starts again, with backoff, if it stops:
 //   identity  a small demo identity service: signs short-lived ES256 JWTs for the demo tenants, serves its JWKS
+//             (scripts/demo-identity.mjs)
 //   proxy     the key proxy (local KMS), trusting that JWKS; tenants acme and globex are created on first start
 //   storage   a small demo storage service that keeps only ciphertext (scripts/demo-storage.mjs)
 //   demo      the Vite app, getting data keys from the proxy with the signed-in tenant's JWT
-// Everything lives in one data folder (default .envelope-data/); stopping and starting again keeps it.
+// Everything lives in one data folder (default .envelope-data/); stopping and starting again keeps it. The key
+// proxy's files (keys.json, audit.log, root.key, admin.key) are at its top, where `npm run proxy` and
+// `npm run admin` look by default.
 // Options: --data DIR, --fresh (empty the data folder first), --preview (build, then serve the build),
 //          --proxy-port N, --identity-port N, --storage-port N, --demo-port N.
 import { spawn } from 'node:child_process'
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:http'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
-import { startStorage } from './demo-storage.mjs'
+import { identityKey, KEY_ADMIN_ROLE } from './demo-identity.mjs'
+import { supervise } from './lib/supervisor.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
@@ -33,92 +36,35 @@ const proxyUrl = `http://${host}:${proxyPort}`
 const storageUrl = `http://${host}:${storagePort}`
 const TENANTS = ['acme', 'globex']
 const AUDIENCE = 'envelope-demo'
-const KEY_ADMIN_ROLE = 'key-admin'
+const PROXY_FILES = ['root.key', 'admin.key', 'keys.json', 'audit.log']
 
 if (argv.includes('--fresh')) rmSync(dataDir, { recursive: true, force: true })
-mkdirSync(`${dataDir}/proxy`, { recursive: true, mode: 0o700 })
+mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+moveOldProxyFolder()
 
-// --- identity: one signing key, kept in the data folder (0600) ---
-const keyFile = `${dataDir}/identity-key.json`
-if (!existsSync(keyFile)) {
-  const { privateKey } = await generateKeyPair('ES256', { extractable: true })
-  writeFileSync(keyFile, JSON.stringify(await exportJWK(privateKey)), { mode: 0o600 })
-}
-chmodSync(keyFile, 0o600)
-const privateJwk = JSON.parse(readFileSync(keyFile, 'utf8'))
-const signingKey = await importJWK(privateJwk, 'ES256')
-const { d: _private, ...publicJwk } = privateJwk
-const jwks = { keys: [{ ...publicJwk, kid: 'demo-1', alg: 'ES256', use: 'sig' }] }
-
-const identity = createServer(async (req, res) => {
-  const url = new URL(req.url ?? '/', identityUrl)
-  res.setHeader('access-control-allow-origin', demoOrigin)
-  if (url.pathname === '/.well-known/jwks.json') {
-    res.writeHead(200, { 'content-type': 'application/json' })
-    return res.end(JSON.stringify(jwks))
+/** Earlier versions kept the proxy's files in <data>/proxy/: moved up (all or none), so no key is lost. */
+function moveOldProxyFolder() {
+  const old = `${dataDir}/proxy`
+  if (!PROXY_FILES.some((f) => existsSync(`${old}/${f}`))) return
+  if (PROXY_FILES.some((f) => existsSync(`${dataDir}/${f}`))) {
+    console.warn(`${old}/ holds an older key proxy's files, and ${dataDir}/ its own: left as they are`)
+    return
   }
-  const tenant = url.searchParams.get('tenant')
-  if (url.pathname === '/token' && TENANTS.includes(tenant)) {
-    // A demo sign-in: anyone may be a member or the key administrator of either demo tenant. A real identity
-    // service authenticates here, and grants the key-admin role to few.
-    const admin = url.searchParams.get('role') === 'admin'
-    const jwt = await new SignJWT({ tenant, roles: admin ? ['member', KEY_ADMIN_ROLE] : ['member'] })
-      .setProtectedHeader({ alg: 'ES256', kid: 'demo-1' })
-      .setSubject(`${admin ? 'demo-admin' : 'demo-user'}@${tenant}`)
-      .setIssuer(identityUrl)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(url.searchParams.get('expired') ? Math.floor(Date.now() / 1000) - 60 : '10m')
-      .sign(signingKey)
-    res.writeHead(200, { 'content-type': 'text/plain' })
-    return res.end(jwt)
-  }
-  res.writeHead(404, { 'content-type': 'text/plain' })
-  res.end('not found')
-})
-await new Promise((ok) => identity.listen(identityPort, host, ok))
-const storage = await startStorage({
-  host,
-  port: storagePort,
-  dataDir,
-  origin: demoOrigin,
-  verifyKey: await importJWK(publicJwk, 'ES256'),
-  issuer: identityUrl,
-  audience: AUDIENCE,
-})
-
-// --- the key proxy, built from source, trusting the identity service ---
-const children = []
-const run = (cmd, args, env = {}) => {
-  const child = spawn(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } })
-  children.push(child)
-  child.on('exit', (code, signal) => {
-    if (!stopping) {
-      console.error(`${args.join(' ')} exited (${code ?? signal}); stopping`)
-      stop(1)
-    }
-  })
-  return child
+  for (const f of readdirSync(old)) if (f !== 'config.json') renameSync(`${old}/${f}`, `${dataDir}/${f}`)
+  rmSync(old, { recursive: true, force: true })
+  console.log(`moved the key proxy's files from ${old}/ to ${dataDir}/`)
 }
-let stopping = false
-function stop(code = 0) {
-  stopping = true
-  for (const c of children) c.kill('SIGTERM')
-  identity.close()
-  storage.close()
-  process.exit(code)
-}
-process.on('SIGINT', () => stop(0))
-process.on('SIGTERM', () => stop(0))
 
+const { publicJwk } = await identityKey(dataDir)
 await import(`${root}packages/key-proxy/build.mjs`)
+const proxyConfig = `${dataDir}/proxy-config.json`
 writeFileSync(
-  `${dataDir}/proxy/config.json`,
+  proxyConfig,
   JSON.stringify(
     {
       host,
       port: proxyPort,
-      dataDir: `${dataDir}/proxy`,
+      dataDir,
       tenants: TENANTS,
       corsOrigins: [demoOrigin],
       // The demo's shred button destroys at once; a real deployment keeps a waiting period (default 7 days).
@@ -135,40 +81,75 @@ writeFileSync(
     2,
   ),
 )
-const proxy = run(process.execPath, [
-  'packages/key-proxy/dist/serve-node.mjs',
-  '--config',
-  `${dataDir}/proxy/config.json`,
-])
-// For the end-to-end tests, which stop and resume the real proxy to show what the app does while it is down.
-writeFileSync(`${dataDir}/pids.json`, JSON.stringify({ start: process.pid, proxy: proxy.pid }))
 
-// --- the demo app ---
 const vite = `${root}node_modules/vite/bin/vite.js`
-const env = { VITE_PROXY_URL: proxyUrl, VITE_IDENTITY_URL: identityUrl, VITE_STORAGE_URL: storageUrl }
+const viteEnv = { VITE_PROXY_URL: proxyUrl, VITE_IDENTITY_URL: identityUrl, VITE_STORAGE_URL: storageUrl }
 if (preview) {
   await new Promise((ok, fail) =>
     spawn(process.execPath, [vite, 'build', '--config', 'demo/vite.config.ts', '--logLevel', 'warn'], {
       cwd: root,
       stdio: 'inherit',
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...viteEnv },
     }).on('exit', (code) => (code === 0 ? ok() : fail(new Error(`vite build failed (${code})`)))),
-  )
-  run(process.execPath, [vite, 'preview', '--config', 'demo/vite.config.ts', '--port', String(demoPort)], env)
-} else {
-  run(
-    process.execPath,
-    [vite, '--config', 'demo/vite.config.ts', '--clearScreen', 'false', '--port', String(demoPort)],
-    env,
   )
 }
 
+const settings = { host, dataDir, origin: demoOrigin, audience: AUDIENCE }
+const services = {
+  identity: [
+    'scripts/demo-identity.mjs',
+    JSON.stringify({ ...settings, port: identityPort, tenants: TENANTS, issuer: identityUrl }),
+  ],
+  proxy: ['packages/key-proxy/dist/serve-node.mjs', '--config', proxyConfig],
+  storage: [
+    'scripts/demo-storage.mjs',
+    JSON.stringify({ ...settings, port: storagePort, verifyJwk: publicJwk, issuer: identityUrl }),
+  ],
+  demo: [
+    vite,
+    ...(preview ? ['preview'] : []),
+    '--config',
+    'demo/vite.config.ts',
+    ...(preview ? [] : ['--clearScreen', 'false']),
+    '--port',
+    String(demoPort),
+  ],
+}
+
+// For the end-to-end tests, which stop, resume and kill the real services to show what the app does meanwhile.
+const pids = { start: process.pid }
+const supervised = Object.entries(services).map(([name, args]) =>
+  supervise(name, process.execPath, args, {
+    options: { cwd: root, env: { ...process.env, ...(name === 'demo' ? viteEnv : {}) } },
+    onStart: (child) => {
+      pids[name] = child.pid
+      writeFileSync(`${dataDir}/pids.json`, JSON.stringify(pids))
+    },
+    onGiveUp: () => stop(1),
+  }),
+)
+
+let stopping = false
+async function stop(code = 0) {
+  if (stopping) return
+  stopping = true
+  await Promise.all(supervised.map((s) => s.stop()))
+  process.exit(code)
+}
+process.on('SIGINT', () => stop(0))
+process.on('SIGTERM', () => stop(0))
+// However this process ends, its services end with it (a port left held would stop the next `npm start`).
+process.on('exit', () => {
+  for (const s of supervised) s.child()?.kill('SIGKILL')
+})
+
+const defaults = dataDir === resolve('.envelope-data') && proxyPort === 7777
 console.log(`
 envelope demo          ${demoOrigin}/
 key proxy              ${proxyUrl}   (tenants: ${TENANTS.join(', ')})
 demo identity service  ${identityUrl}
 demo storage           ${storageUrl}   (ciphertext only: ${dataDir}/storage)
-data folder            ${dataDir}   (proxy/keys.json, proxy/audit.log, proxy/admin.key)
-admin                  npm run admin -- --help   (e.g. npm run admin -- rotate acme --admin-key-file ${dataDir}/proxy/admin.key${proxyPort === 7777 ? '' : ` --url ${proxyUrl}`})
-Ctrl-C stops everything; data stays.
+data folder            ${dataDir}   (keys.json, audit.log, admin.key, storage/)
+admin                  npm run admin -- rotate acme${defaults ? '' : ` --admin-key-file ${dataDir}/admin.key --url ${proxyUrl}`}   (npm run admin -- --help)
+Ctrl-C stops everything; data stays. A service that stops is started again.
 `)

@@ -12,7 +12,7 @@ import { type FirefoxPage, openFirefoxPage } from '../../tests/runtimes/browser/
 const url = 'http://127.0.0.1:4173/'
 const data = '.ci-out/demo-data'
 const unwraps = () =>
-  readFileSync(`${data}/proxy/audit.log`, 'utf8')
+  readFileSync(`${data}/audit.log`, 'utf8')
     .trim()
     .split('\n')
     .filter((l) => JSON.parse(l).action === 'unwrap').length

@@ -16,7 +16,7 @@ const shots = 'test-results/screens'
 const MiB = 2 ** 20
 
 const auditLines = () =>
-  readFileSync(`${data}/proxy/audit.log`, 'utf8')
+  readFileSync(`${data}/audit.log`, 'utf8')
     .trim()
     .split('\n')
     .map((l) => JSON.parse(l) as Record<string, string>)
@@ -388,6 +388,6 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   )
   await page.screenshot({ path: `${shots}/shredded-submission.png`, fullPage: true })
   expect([...storedFiles(`${storage}/globex`)].length).toBe(before) // the ciphertext is still there, and useless
-  const keys = JSON.parse(readFileSync(`${data}/proxy/keys.json`, 'utf8')) as { tenants: Record<string, unknown> }
+  const keys = JSON.parse(readFileSync(`${data}/keys.json`, 'utf8')) as { tenants: Record<string, unknown> }
   expect(JSON.stringify(keys.tenants.globex)).not.toContain('sealed') // no key material left to recover it with
 })
