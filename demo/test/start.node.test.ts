@@ -1,8 +1,9 @@
 // `npm start` (scripts/start.mjs) for real, on free ports and a temporary data folder: malformed requests to every
 // port it serves leave every service running (the same processes), a Host that is not the service's own is
-// refused, a service killed is started again while the rest keeps running, and stopping it stops them all.
+// refused, a service killed is started again while the rest keeps running, and stopping it stops them all. The
+// data folder starts in the older layout (the proxy's files in proxy/), which must be moved, not lost.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -64,8 +65,14 @@ const raw = (port: number, bytes: string) =>
     socket.write(bytes, 'latin1')
   })
 
+const oldRootKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url')
+const oldAuditLine = '{"action":"from the older layout"}'
+
 beforeAll(async () => {
   dataDir = mkdtempSync(`${tmpdir()}/envelope-start-test-`)
+  mkdirSync(`${dataDir}/proxy`)
+  writeFileSync(`${dataDir}/proxy/root.key`, `${oldRootKey}\n`, { mode: 0o600 })
+  writeFileSync(`${dataDir}/proxy/audit.log`, `${oldAuditLine}\n`, { mode: 0o600 })
   for (const s of SERVICES) ports[s] = await freePort()
   start = spawn(
     process.execPath,
@@ -106,6 +113,14 @@ afterAll(async () => {
 })
 
 describe('npm start', () => {
+  test('the key proxy’s files of the older layout (proxy/) are moved to the data folder’s top, not lost', () => {
+    expect(readFileSync(`${dataDir}/root.key`, 'utf8').trim()).toBe(oldRootKey)
+    expect(readFileSync(`${dataDir}/audit.log`, 'utf8').split('\n')[0]).toBe(oldAuditLine)
+    expect(existsSync(`${dataDir}/proxy`)).toBe(false)
+    expect(JSON.parse(readFileSync(`${dataDir}/keys.json`, 'utf8')).tenants).toHaveProperty('acme')
+    expect(existsSync(`${dataDir}/admin.key`)).toBe(true)
+  })
+
   test('malformed requests to every port it serves leave every service running, the same processes', async () => {
     const before = pids()
     const targets = ['//', '///x', '//evil.example/token?tenant=acme', '/\\evil/x', '*', 'http://evil.example/', '/%']
