@@ -5,7 +5,7 @@
 // proxy stopped before and during an upload; a tampered stored file. Each failure shows its message, and
 // nothing already stored is lost. The tests run in order and share the stack; the shred comes last.
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Browser, expect, type Page, test } from '@playwright/test'
 
@@ -22,7 +22,7 @@ const auditLines = () =>
     .map((l) => JSON.parse(l) as Record<string, string>)
 const unwraps = () => auditLines().filter((l) => l.action === 'unwrap').length
 const committed = (tenant: string) =>
-  readdirSync(`${storage}/${tenant}`)
+  (existsSync(`${storage}/${tenant}`) ? readdirSync(`${storage}/${tenant}`) : [])
     .filter((d) => !d.startsWith('.'))
     .sort()
 const pending = (tenant: string) => readdirSync(`${storage}/${tenant}/.pending`)
@@ -36,10 +36,38 @@ function* storedFiles(dir = storage): Generator<string> {
 }
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
 
+/** The processes of `npm start` (scripts/start.mjs writes them down on every start and restart). */
+const pids = () => JSON.parse(readFileSync(`${data}/pids.json`, 'utf8')) as { start: number; proxy: number }
 /** The real proxy process, paused and resumed: connections to it hang, as to a proxy that is down. */
-const proxyPid = () => (JSON.parse(readFileSync(`${data}/pids.json`, 'utf8')) as { proxy: number }).proxy
-const stopProxy = () => process.kill(proxyPid(), 'SIGSTOP')
-const resumeProxy = () => process.kill(proxyPid(), 'SIGCONT')
+const stopProxy = () => process.kill(pids().proxy, 'SIGSTOP')
+const resumeProxy = () => process.kill(pids().proxy, 'SIGCONT')
+const proxyReady = () =>
+  fetch('http://127.0.0.1:7781/v1/ready').then(
+    (r) => r.status,
+    () => 0,
+  )
+/** This browser's cached data keys of `tenant`, counted in IndexedDB itself (not through the app). */
+const cachedKeys = (page: Page, tenant: string) =>
+  page.evaluate(
+    (partition) =>
+      new Promise<number>((resolve, reject) => {
+        const open = indexedDB.open('envelope-dek-cache')
+        open.onerror = () => reject(open.error)
+        open.onsuccess = () => {
+          const db = open.result
+          const count = db
+            .transaction('deks')
+            .objectStore('deks')
+            .count(IDBKeyRange.bound([partition], [partition, []]))
+          count.onsuccess = () => {
+            db.close()
+            resolve(count.result)
+          }
+          count.onerror = () => reject(count.error)
+        }
+      }),
+    tenant,
+  )
 
 async function signIn(page: Page, tenant: string, role: 'member' | 'admin' = 'member') {
   await page.goto(url)
@@ -271,6 +299,61 @@ test('the key proxy down before and during an upload: a clear message, the form 
     await context.unroute(firstPart)
   }
   expect(committed('acme')).toEqual([...stored, id].sort())
+})
+
+test('the key proxy killed: the app says it cannot be reached, npm start starts it again, and the app works again', async ({
+  page,
+}) => {
+  test.setTimeout(60_000)
+  await signIn(page, 'acme')
+  const stored = committed('acme')
+  const { start, proxy } = pids()
+  // The supervisor is held while the proxy is dead, so that the app is surely tried against no proxy at all.
+  process.kill(start, 'SIGSTOP')
+  try {
+    process.kill(proxy, 'SIGKILL')
+    await expect.poll(proxyReady).toBe(0)
+    await page.goto(`${url}#/new`)
+    await page.locator('#submit [name=message]').fill('sent while the proxy is dead')
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+    await expect(page.locator('#submit-status')).toHaveText(
+      'The key proxy cannot be reached, so no data key could be made. Nothing was stored; your form is kept, so you can try again. (ERR_PROXY_UNAVAILABLE)',
+    )
+  } finally {
+    process.kill(start, 'SIGCONT')
+  }
+  expect(committed('acme')).toEqual(stored)
+  // npm start is still running, and starts a new proxy process; the same form, sent again, is stored.
+  await expect.poll(() => pids().proxy, { timeout: 20_000 }).not.toBe(proxy)
+  await expect.poll(proxyReady, { timeout: 20_000 }).toBe(200)
+  await expect(page.locator('#submit [name=message]')).toHaveValue('sent while the proxy is dead')
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+  await expect(page.locator('#submit-status')).toHaveText(/^Stored submission (\S+):/)
+  const id = /^Stored submission (\S+):/.exec((await page.locator('#submit-status').textContent()) ?? '')![1]!
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  await expect(page.locator('#submission-fields')).toContainText('sent while the proxy is dead')
+})
+
+test('signing out drops the tenant’s data keys from this browser’s IndexedDB', async ({ page }) => {
+  await signIn(page, 'acme')
+  const id = await submit(page, 'opened, then signed out', [
+    { name: 's.txt', mimeType: 'text/plain', buffer: Buffer.from('signed out') },
+  ])
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  expect(await cachedKeys(page, 'acme')).toBeGreaterThan(0)
+
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible()
+  expect(await cachedKeys(page, 'acme')).toBe(0)
+  // Not in the memory tier either: opening it again after signing in again asks the proxy.
+  const before = unwraps()
+  await page.locator('#sign-in select[name=tenant]').selectOption('acme')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  expect(unwraps()).toBeGreaterThan(before)
 })
 
 test('an upload part lost on the way is sent again, and the stored file opens whole', async ({
