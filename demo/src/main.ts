@@ -68,10 +68,13 @@ $('sign-in').addEventListener('submit', (event) => {
   if (location.hash === '#/new') void route()
   else location.hash = '#/new'
 })
-$('sign-out').addEventListener('click', () => {
-  signOut()
-  location.hash = ''
-  void route()
+$('sign-out').addEventListener('click', async () => {
+  try {
+    await signOut()
+  } finally {
+    location.hash = ''
+    void route()
+  }
 })
 
 // --- new submission ---

@@ -29,9 +29,16 @@ export function signIn(session: Session): void {
   sessionStorage.setItem(STORE, JSON.stringify(session))
 }
 
-export function signOut(): void {
+/**
+ * Signs out: forgets the session and its tokens, and drops the tenant's data keys from this browser (IndexedDB
+ * and memory, in every tab: the cache posts the drop to them), so nothing unwrapped for the user outlives it.
+ */
+export async function signOut(): Promise<void> {
+  const session = currentSession()
   sessionStorage.removeItem(STORE)
   tokens.clear()
+  providers.clear()
+  if (session) await dekCache.clearPartition(session.tenant)
 }
 
 const tokens = new Map<string, { jwt: string; until: number }>()
