@@ -3,7 +3,7 @@
 import { build } from 'rolldown'
 
 const external = [/^hono(\/|$)/, /^@hono\//, /^jose(\/|$)/, /^node:/]
-for (const name of ['serve-node', 'admin-cli']) {
+for (const name of ['serve-node', 'admin-cli', 'aws-kms-endpoint/serve-node']) {
   await build({
     input: new URL(`./src/${name}.ts`, import.meta.url).pathname,
     output: { file: new URL(`./dist/${name}.mjs`, import.meta.url).pathname, format: 'esm' },
