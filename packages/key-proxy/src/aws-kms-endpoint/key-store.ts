@@ -69,8 +69,18 @@ export function writeFileAtomic(path: string, text: string): void {
   }
 }
 
+function earliestDeletion(data: StoredFile): number {
+  let min = Number.POSITIVE_INFINITY
+  for (const k of Object.values(data.keys)) {
+    if (k.state === 'PendingDeletion' && k.deletionDate !== undefined) min = Math.min(min, k.deletionDate)
+  }
+  return min
+}
+
 export class KeyStore {
   private data: StoredFile
+  /** The earliest deletion date of a key pending deletion (Infinity when none): sweeps are free until then. */
+  private nextDeletion = Number.POSITIVE_INFINITY
   private readonly path: string
   private readonly root: KeyObject
   /** The lifecycle clock (deletion dates), epoch ms. */
@@ -92,6 +102,7 @@ export class KeyStore {
     const parsed = text === undefined ? { format: FORMAT, keys: {}, aliases: {} } : (JSON.parse(text) as StoredFile)
     if (parsed.format !== FORMAT) throw new Error(`${this.path} is not an ${FORMAT} file`)
     this.data = parsed
+    this.nextDeletion = earliestDeletion(parsed)
   }
 
   private sealMaterial(keyId: string, materialId: string, material: Buffer): string {
@@ -123,11 +134,13 @@ export class KeyStore {
   private commit(next: StoredFile): void {
     writeFileAtomic(this.path, JSON.stringify(next, null, 1))
     this.data = next
+    this.nextDeletion = earliestDeletion(next)
   }
 
   /** Erases keys whose deletion waiting period is over (and the aliases that name them). */
   private sweep(): void {
     const now = this.now()
+    if (now < this.nextDeletion) return
     const expired = Object.values(this.data.keys).filter(
       (k) => k.state === 'PendingDeletion' && k.deletionDate !== undefined && k.deletionDate <= now,
     )
