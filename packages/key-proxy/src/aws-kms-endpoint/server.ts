@@ -126,6 +126,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
     })
     req.on('end', () => resolveBody(Buffer.concat(chunks)))
     req.on('error', reject)
+    req.on('close', () => reject(new Error('request closed before its end'))) // no-op after 'end'
   })
 }
 
