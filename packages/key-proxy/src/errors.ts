@@ -14,6 +14,7 @@ export const PROXY_ERRORS = {
   ERR_TOKEN_AUDIENCE: 401,
   ERR_TOKEN_ISSUER: 401,
   ERR_TOKEN_NO_TENANT: 401,
+  ERR_TOKEN_TYPE: 401,
   ERR_TENANT_FORBIDDEN: 403,
   ERR_ADMIN_REQUIRED: 403,
   ERR_KMS_ACCESS_DENIED: 403,
@@ -23,12 +24,15 @@ export const PROXY_ERRORS = {
   ERR_KEY_DISABLED: 409,
   ERR_KEY_PENDING_DELETION: 409,
   ERR_KEY_STATE: 409,
+  ERR_KEY_VERSION_LIMIT: 409,
   ERR_KEY_DESTROYED: 410,
   ERR_BODY_TOO_LARGE: 413,
   ERR_BATCH_TOO_LARGE: 413,
   ERR_KMS_THROTTLED: 429,
   ERR_INTERNAL: 500,
   ERR_KMS_UNAVAILABLE: 503,
+  ERR_AUDIT_UNAVAILABLE: 503,
+  ERR_JWKS_UNAVAILABLE: 503,
   ERR_KMS_TIMEOUT: 504,
 } as const
 
@@ -49,5 +53,15 @@ export class ProxyError extends EnvelopeError {
 export class ConfigError extends EnvelopeError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_CONFIG', message, options)
+  }
+}
+
+/**
+ * Another key proxy holds the data folder (one process per folder: docs/key-proxy-api.md, "KMS backends"). The
+ * message names the holder. Code `ERR_DATA_DIR_LOCKED`.
+ */
+export class DataDirLockedError extends EnvelopeError {
+  constructor(message: string) {
+    super('ERR_DATA_DIR_LOCKED', message)
   }
 }

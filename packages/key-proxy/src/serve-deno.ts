@@ -1,4 +1,4 @@
-// Deno entry: `deno run --allow-net --allow-read --allow-write --allow-env packages/key-proxy/src/serve-deno.ts`.
+// Deno entry: `deno run --allow-net --allow-read --allow-write --allow-env --allow-sys=hostname packages/key-proxy/src/serve-deno.ts`.
 import { startup } from './startup.ts'
 
 try {

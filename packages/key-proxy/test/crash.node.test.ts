@@ -16,7 +16,7 @@ test('kill -9 during admin writes, 12 times: the key file always loads and no ac
     tenants: ['crash'],
     apiKeys: [{ id: 'crash', sha256: await hashKey(apiKey), tenants: ['crash'] }],
   })
-  const client = () => createKeyProxyClient({ baseUrl: proxy!.url, apiKey, retries: 0 })
+  const client = () => createKeyProxyClient({ baseUrl: proxy!.url, apiKey, tenant: 'crash', retries: 0 })
   const sealedBefore = await encrypt('written before any crash', { provider: client(), context: {} })
   let acknowledged = 1
   for (let round = 0; round < 12; round++) {

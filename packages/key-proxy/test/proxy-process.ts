@@ -15,6 +15,8 @@ export interface RunningProxy {
   readonly url: string
   readonly dataDir: string
   readonly adminKey: string
+  /** The running process's id (changes on restart). */
+  readonly pid: number
   /** Parsed lines of the audit log so far. */
   auditLines(): Array<Record<string, unknown>>
   /** Graceful stop. */
@@ -78,6 +80,9 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
   return {
     get url() {
       return url
+    },
+    get pid() {
+      return child.pid!
     },
     dataDir: dir,
     adminKey: readFileSync(join(dir, 'admin.key'), 'utf8').trim(),

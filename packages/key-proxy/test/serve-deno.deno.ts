@@ -22,6 +22,7 @@ Deno.test('the key proxy runs on Deno (serve-deno.ts) and serves the fetch clien
       '--allow-read',
       '--allow-write',
       '--allow-env',
+      '--allow-sys=hostname', // the data folder's lock names its host
       new URL('../src/serve-deno.ts', import.meta.url).pathname,
       '--config',
       config,
@@ -40,7 +41,7 @@ Deno.test('the key proxy runs on Deno (serve-deno.ts) and serves the fetch clien
       url = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)?.[1]
     }
     reader.releaseLock()
-    const provider = createKeyProxyClient({ baseUrl: url, apiKey: 'deno-key' })
+    const provider = createKeyProxyClient({ baseUrl: url, apiKey: 'deno-key', tenant: 'acme' })
     const message = await encrypt('served by Deno', { provider, context: { runtime: 'deno' } })
     if ((await decryptToString(message, { provider })) !== 'served by Deno') throw new Error('round trip failed')
   } finally {

@@ -1,55 +1,102 @@
 /**
  * The local KMS's key file: JSON written atomically (temp file, fsync, rename, fsync of the folder), so a crash
  * at any moment leaves either the old file or the new one, never a torn one, and an acknowledged write is on
- * disk. Readers re-read when the file changed, so several proxy processes can share one data folder.
+ * disk. One process owns the folder (folder-lock.ts): the file is read once, then only this process writes it.
+ *
+ * A write cut off by a crash leaves its temp file (`keys.json.<id>.tmp`, a copy of the key file with sealed key
+ * material in it); with the folder locked no other process writes temp files, so every one found at open is an
+ * orphan and is removed, as is every one left when a write fails. {@link KeyFile.removeTemps} runs again before
+ * a `destroy` is acknowledged: after it, no file of the folder holds the destroyed key's material.
  * @module
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
+import { ProxyError } from '../errors.ts'
+import { type FolderLock, lockFolder } from './folder-lock.ts'
 
-export class KeyFile<T> {
-  private cached: { mtimeMs: number; size: number; ino: number; value: T } | undefined
+export class KeyFile {
   readonly path: string
-  private readonly empty: () => T
+  private readonly dir: string
+  private readonly lock: FolderLock
 
-  constructor(path: string, empty: () => T) {
+  /** Locks the folder (or throws `ERR_DATA_DIR_LOCKED`) and removes orphaned temp files. */
+  constructor(path: string) {
     this.path = path
-    this.empty = empty
-  }
-
-  /** The current contents (re-read when the file changed since the last read). */
-  read(): T {
-    let st: ReturnType<typeof statSync>
+    this.dir = dirname(path)
+    this.lock = lockFolder(this.dir)
     try {
-      st = statSync(this.path)
+      this.removeTemps()
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return this.empty()
+      this.lock.release()
       throw err
     }
-    const c = this.cached
-    if (c && c.mtimeMs === st.mtimeMs && c.size === st.size && c.ino === st.ino) return c.value
-    const value = JSON.parse(readFileSync(this.path, 'utf8')) as T
-    this.cached = { mtimeMs: st.mtimeMs, size: st.size, ino: st.ino, value }
-    return value
   }
 
-  /** Replaces the file's contents durably. */
-  write(value: T): void {
-    const tmp = `${this.path}.${process.pid}.${Date.now()}.tmp`
-    const fd = openSync(tmp, 'w', 0o600)
+  /** The file's contents as JSON; undefined when there is no file yet. */
+  read(): unknown {
+    let text: string
     try {
-      writeSync(fd, JSON.stringify(value, null, 2))
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
+      text = readFileSync(this.path, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${this.path} cannot be read`, { cause: err })
     }
-    renameSync(tmp, this.path)
-    const dir = openSync(dirname(this.path), 'r')
     try {
-      fsyncSync(dir) // the rename itself must survive a crash
+      return JSON.parse(text)
+    } catch (err) {
+      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${this.path} is not JSON`, { cause: err })
+    }
+  }
+
+  /** Replaces the file's contents durably; on failure nothing changed and no temp file is left. */
+  write(value: unknown): void {
+    this.lock.check()
+    const tmp = `${this.path}.${randomUUID()}.tmp`
+    try {
+      const fd = openSync(tmp, 'w', 0o600)
+      try {
+        const bytes = Buffer.from(JSON.stringify(value, null, 2))
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+        fsyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      renameSync(tmp, this.path)
+    } catch (err) {
+      try {
+        unlinkSync(tmp)
+      } catch {}
+      const code = (err as NodeJS.ErrnoException).code ?? 'error'
+      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file cannot be written (${code})`, { cause: err })
+    }
+    this.syncFolder() // the rename itself must survive a crash
+  }
+
+  /** Removes every temp file of this key file (each may hold a copy of sealed key material). */
+  removeTemps(): void {
+    const prefix = `${basename(this.path)}.`
+    let removed = false
+    for (const name of readdirSync(this.dir)) {
+      if (name.startsWith(prefix) && name.endsWith('.tmp')) {
+        unlinkSync(join(this.dir, name))
+        removed = true
+      }
+    }
+    if (removed) this.syncFolder()
+  }
+
+  /** Releases the folder lock. */
+  close(): void {
+    this.lock.release()
+  }
+
+  private syncFolder(): void {
+    const dir = openSync(this.dir, 'r')
+    try {
+      fsyncSync(dir)
     } finally {
       closeSync(dir)
     }
-    this.cached = undefined
   }
 }

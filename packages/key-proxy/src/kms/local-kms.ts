@@ -9,6 +9,7 @@ import { createSecretKey, type KeyObject } from 'node:crypto'
 import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { ProxyError } from '../errors.ts'
+import { isName, NAME_RULE } from '../names.ts'
 import type { KeyInfo, KeyState, KmsBackend } from './backend.ts'
 import { contextHash, kidOf, readEdekHeader, sealEdek } from './edek-jwe.ts'
 import { openEdekNode } from './jwe-open-node.ts'
@@ -16,19 +17,58 @@ import { KeyFile } from './key-file.ts'
 
 export const LOCAL_PROVIDER_ID = 'envelope-local-kms'
 
-interface StoredKey {
-  state: KeyState
-  primary: number
-  deletionDate?: string
-  /** version → base64url(iv ‖ AES-GCM(root, material)); removed when destroyed. */
-  versions: Record<string, { created: string; sealed?: string }>
+interface StoredVersion {
+  readonly created: string
+  /** base64url(iv ‖ AES-GCM(root, material)); removed when destroyed. */
+  readonly sealed?: string
 }
-interface StoredKeys {
-  format: 'envelope-local-kms/1'
-  tenants: Record<string, Record<string, StoredKey>>
+interface StoredKey {
+  readonly state: KeyState
+  readonly primary: number
+  readonly deletionDate?: string
+  readonly versions: ReadonlyMap<number, StoredVersion>
+}
+/** tenant → key name → key. Maps, never plain objects: a name such as `__proto__` is an ordinary key here. */
+type Store = ReadonlyMap<string, ReadonlyMap<string, StoredKey>>
+
+const FORMAT = 'envelope-local-kms/1'
+
+/** The key file's JSON: `{ format, tenants: { <tenant>: { <key>: { state, primary, deletionDate?, versions } } } }`. */
+function toJson(store: Store): unknown {
+  const entries = <V, T>(m: ReadonlyMap<string | number, V>, f: (v: V) => T) =>
+    Object.fromEntries([...m].map(([k, v]) => [String(k), f(v)])) // own data properties, whatever the name
+  return {
+    format: FORMAT,
+    tenants: entries(store, (keys) =>
+      entries(keys, (k) => ({
+        state: k.state,
+        primary: k.primary,
+        ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
+        versions: entries(k.versions, (v) => v),
+      })),
+    ),
+  }
 }
 
-const NAME = /^[A-Za-z0-9._-]{1,64}$/
+function fromJson(json: unknown, path: string): Store {
+  const store = new Map<string, Map<string, StoredKey>>()
+  if (json === undefined) return store
+  const f = json as { format?: unknown; tenants?: unknown }
+  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (!isObject(f) || f.format !== FORMAT || !isObject(f.tenants)) {
+    throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${path} is not an ${FORMAT} key file`)
+  }
+  for (const [tenant, keys] of Object.entries(f.tenants)) {
+    const byName = new Map<string, StoredKey>()
+    for (const [name, k] of Object.entries(keys as object)) {
+      const versions = new Map<number, StoredVersion>()
+      for (const [v, version] of Object.entries((k as { versions: object }).versions)) versions.set(Number(v), version)
+      byName.set(name, { ...(k as StoredKey), versions })
+    }
+    store.set(tenant, byName)
+  }
+  return store
+}
 
 export interface LocalKmsOptions {
   /** Path of the key file. */
@@ -37,28 +77,61 @@ export interface LocalKmsOptions {
   readonly rootKey: Uint8Array
   /** Shortest deletion waiting period accepted, in days (AWS: 7). */
   readonly minDeletionDays?: number
+  /** Most versions one key may have; a rotation past it is refused (`ERR_KEY_VERSION_LIMIT`). Default 100. */
+  readonly maxKeyVersions?: number
   /** Clock, for tests. */
   readonly now?: () => Date
 }
 
+/**
+ * The file-backed KMS. One instance per key file: it locks the file's folder (a second instance, in this process
+ * or another, throws `ERR_DATA_DIR_LOCKED` naming the holder) and keeps the keys in memory, writing the file on
+ * every change. {@link LocalKms.close} releases the folder.
+ *
+ * @example
+ * ```ts
+ * const kms = new LocalKms({ file: '.envelope-data/keys.json', rootKey })
+ * await kms.createKey('acme', 'default')
+ * const { dek, edek } = await kms.generate('acme', 'default', { doc: '42' })
+ * ```
+ * @throws {ProxyError} from its methods, with the codes of docs/key-proxy-api.md (`ERR_KEY_NOT_FOUND`,
+ * `ERR_KEY_DISABLED`, `ERR_KEY_DESTROYED`, `ERR_KEY_VERSION_LIMIT`, `ERR_KMS_UNAVAILABLE` when the key file
+ * cannot be written, …).
+ */
 export class LocalKms implements KmsBackend {
   readonly providerId = LOCAL_PROVIDER_ID
-  private readonly file: KeyFile<StoredKeys>
+  private readonly file: KeyFile
+  private store: Store
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
+  private readonly maxKeyVersions: number
   private readonly now: () => Date
   // sealed string → the version's key: a non-extractable CryptoKey for jose (sealing), a KeyObject for opening
   private readonly material = new Map<string, { key: CryptoKey; object: KeyObject }>()
   private writing: Promise<unknown> = Promise.resolve()
+  /** Destructions at first use under way, by `tenant/key`: one write per key, however many requests touch it. */
+  private readonly destroying = new Map<string, Promise<KeyInfo>>()
 
   constructor(options: LocalKmsOptions) {
-    this.file = new KeyFile<StoredKeys>(options.file, () => ({ format: 'envelope-local-kms/1', tenants: {} }))
+    this.file = new KeyFile(options.file)
+    try {
+      this.store = fromJson(this.file.read(), options.file)
+    } catch (err) {
+      this.file.close()
+      throw err
+    }
     this.root = crypto.subtle.importKey('raw', options.rootKey as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
       'encrypt',
       'decrypt',
     ])
     this.minDeletionDays = options.minDeletionDays ?? 7
+    this.maxKeyVersions = options.maxKeyVersions ?? 100
     this.now = options.now ?? (() => new Date())
+  }
+
+  /** Releases the data folder (the process's exit does too). */
+  close(): void {
+    this.file.close()
   }
 
   // --- material ---
@@ -103,7 +176,7 @@ export class LocalKms implements KmsBackend {
 
   // --- state ---
   private key(tenant: string, keyName: string): StoredKey {
-    const k = this.file.read().tenants[tenant]?.[keyName]
+    const k = this.store.get(tenant)?.get(keyName)
     if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
     return k
   }
@@ -112,7 +185,13 @@ export class LocalKms implements KmsBackend {
   private async usable(tenant: string, keyName: string): Promise<StoredKey> {
     let k = this.key(tenant, keyName)
     if (k.state === 'pending_deletion' && k.deletionDate && this.now() >= new Date(k.deletionDate)) {
-      await this.destroy(tenant, keyName)
+      const id = `${tenant}/${keyName}`
+      let done = this.destroying.get(id)
+      if (!done) {
+        done = this.destroy(tenant, keyName).finally(() => this.destroying.delete(id))
+        this.destroying.set(id, done)
+      }
+      await done
       k = this.key(tenant, keyName)
     }
     if (k.state === 'disabled') throw new ProxyError('ERR_KEY_DISABLED', `key "${tenant}/${keyName}" is disabled`)
@@ -129,22 +208,29 @@ export class LocalKms implements KmsBackend {
       keyName,
       state: k.state,
       primaryVersion: k.primary,
-      versions: Object.keys(k.versions).map(Number),
+      versions: [...k.versions.keys()],
       ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
     }
   }
 
-  /** Read-modify-write of the key file, one at a time in this process. */
+  /**
+   * Read-modify-write of one key, one at a time. `change` returns the key's next state, or the same object when
+   * nothing changes (then nothing is written).
+   */
   private update(
     tenant: string,
     keyName: string,
     change: (k: StoredKey | undefined) => Promise<StoredKey>,
   ): Promise<KeyInfo> {
     const run = this.writing.then(async () => {
-      const all = structuredClone(this.file.read())
-      const next = await change(all.tenants[tenant]?.[keyName])
-      all.tenants[tenant] = { ...all.tenants[tenant], [keyName]: next }
-      this.file.write(all)
+      const current = this.store.get(tenant)?.get(keyName)
+      const next = await change(current)
+      if (next !== current) {
+        const store = new Map(this.store)
+        store.set(tenant, new Map(store.get(tenant)).set(keyName, next))
+        this.file.write(toJson(store))
+        this.store = store
+      }
       return this.info(tenant, keyName, next)
     })
     this.writing = run.catch(() => {})
@@ -172,7 +258,7 @@ export class LocalKms implements KmsBackend {
     }
     if (h.tenant !== tenant) throw new ProxyError('ERR_TENANT_FORBIDDEN', 'EDEK belongs to another tenant')
     const k = await this.usable(h.tenant, h.keyName)
-    const sealed = k.versions[h.version]?.sealed
+    const sealed = k.versions.get(h.version)?.sealed
     if (!sealed) throw new ProxyError('ERR_EDEK_INVALID', `key version ${h.version} does not exist`)
     if (h.ctx !== (await contextHash(context))) {
       throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
@@ -195,7 +281,7 @@ export class LocalKms implements KmsBackend {
   /** An EDEK of `dek` under the primary version of the tenant's key. */
   private async wrapFor(dek: Uint8Array, tenant: string, keyName: string, context: EncryptionContext): Promise<Edek> {
     const k = await this.usable(tenant, keyName)
-    const { key: cmk } = await this.unseal(k.versions[k.primary]!.sealed!, kidOf(tenant, keyName, k.primary))
+    const { key: cmk } = await this.unseal(k.versions.get(k.primary)!.sealed!, kidOf(tenant, keyName, k.primary))
     const jwe = await sealEdek(dek, cmk, tenant, keyName, k.primary, context)
     return {
       providerId: LOCAL_PROVIDER_ID,
@@ -210,13 +296,13 @@ export class LocalKms implements KmsBackend {
   }
 
   createKey(tenant: string, keyName: string) {
-    if (!NAME.test(tenant) || !NAME.test(keyName)) {
-      return Promise.reject(new ProxyError('ERR_BAD_REQUEST', 'tenant and key names are 1-64 of A-Z a-z 0-9 . _ -'))
+    if (!isName(tenant) || !isName(keyName)) {
+      return Promise.reject(new ProxyError('ERR_BAD_REQUEST', `tenant and key names are ${NAME_RULE}`))
     }
     return this.update(tenant, keyName, async (k) => {
       if (k) throw new ProxyError('ERR_KEY_EXISTS', `tenant "${tenant}" already has key "${keyName}"`)
       const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, 1))
-      return { state: 'enabled', primary: 1, versions: { 1: { created: this.now().toISOString(), sealed } } }
+      return { state: 'enabled', primary: 1, versions: new Map([[1, { created: this.now().toISOString(), sealed }]]) }
     })
   }
 
@@ -225,9 +311,16 @@ export class LocalKms implements KmsBackend {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state !== 'enabled')
         throw new ProxyError('ERR_KEY_STATE', `only an enabled key can rotate (it is ${k.state})`)
-      const v = Math.max(...Object.keys(k.versions).map(Number)) + 1
+      if (k.versions.size >= this.maxKeyVersions) {
+        throw new ProxyError(
+          'ERR_KEY_VERSION_LIMIT',
+          `key "${tenant}/${keyName}" has ${k.versions.size} versions, the most allowed (maxKeyVersions)`,
+        )
+      }
+      const v = Math.max(...k.versions.keys()) + 1
       const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, v))
-      return { ...k, primary: v, versions: { ...k.versions, [v]: { created: this.now().toISOString(), sealed } } }
+      const versions = new Map(k.versions).set(v, { created: this.now().toISOString(), sealed })
+      return { ...k, primary: v, versions }
     })
   }
 
@@ -265,16 +358,22 @@ export class LocalKms implements KmsBackend {
     })
   }
 
-  destroy(tenant: string, keyName: string) {
-    return this.update(tenant, keyName, async (k) => {
+  /**
+   * Crypto-shredding. Before it is acknowledged, the key file without the material is on disk and every temp
+   * file (a possible copy) is gone: no file of the folder holds the key's material.
+   */
+  async destroy(tenant: string, keyName: string) {
+    const info = await this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state === 'destroyed') return k
       if (k.state !== 'pending_deletion' || !k.deletionDate || this.now() < new Date(k.deletionDate)) {
         throw new ProxyError('ERR_KEY_STATE', 'only a key whose deletion waiting period is over can be destroyed')
       }
-      for (const v of Object.values(k.versions)) if (v.sealed) this.material.delete(v.sealed)
-      const versions = Object.fromEntries(Object.entries(k.versions).map(([n, v]) => [n, { created: v.created }]))
+      for (const v of k.versions.values()) if (v.sealed) this.material.delete(v.sealed)
+      const versions = new Map([...k.versions].map(([n, v]) => [n, { created: v.created }]))
       return { ...k, state: 'destroyed', versions }
     })
+    this.file.removeTemps()
+    return info
   }
 }

@@ -1,0 +1,50 @@
+// The local KMS in process, on a real key file in a temp folder: what it writes, and when. Every rename of a
+// temp file over keys.json is counted (node:fs is the real one, observed).
+import * as fs from 'node:fs'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, expect, test, vi } from 'vitest'
+import { LocalKms } from '../src/kms/local-kms.ts'
+import { codeOf } from './proxy-process.ts'
+
+vi.mock('node:fs', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs')>()
+  return { ...real, renameSync: vi.fn(real.renameSync) }
+})
+const keyFileWrites = () =>
+  vi.mocked(fs.renameSync).mock.calls.filter(([, to]) => String(to).endsWith('/keys.json')).length
+
+const open: LocalKms[] = []
+afterEach(() => {
+  for (const kms of open.splice(0)) (kms as { close?: () => void }).close?.()
+})
+
+function localKms(now: () => Date) {
+  const dir = mkdtempSync(join(tmpdir(), 'envelope-local-kms-'))
+  const kms = new LocalKms({
+    file: join(dir, 'keys.json'),
+    rootKey: crypto.getRandomValues(new Uint8Array(32)),
+    minDeletionDays: 0,
+    now,
+  })
+  open.push(kms)
+  return kms
+}
+
+test('a key past its deletion date is destroyed once at first use, however many batch items touch it', async () => {
+  let clock = new Date('2026-01-01T00:00:00Z')
+  const kms = localKms(() => clock)
+  await kms.createKey('acme', 'default')
+  const { edek } = await kms.generate('acme', 'default', { doc: '1' })
+  await kms.scheduleDeletion('acme', 'default', 1)
+  clock = new Date('2026-01-03T00:00:00Z') // the waiting period is over
+  const before = keyFileWrites()
+  const codes = await Promise.all(Array.from({ length: 1000 }, () => codeOf(kms.unwrap('acme', edek, { doc: '1' }))))
+  expect(new Set(codes)).toEqual(new Set(['ERR_KEY_DESTROYED']))
+  expect(keyFileWrites() - before).toBe(1)
+  expect(await kms.describe('acme', 'default')).toMatchObject({ state: 'destroyed' })
+  // Destroying a destroyed key again changes nothing, and writes nothing.
+  await kms.destroy('acme', 'default')
+  expect(keyFileWrites() - before).toBe(1)
+})
