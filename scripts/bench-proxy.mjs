@@ -48,12 +48,19 @@ try {
   const edeks = []
   for (let i = 0; i < EDEKS; i += 100) {
     const items = Array.from({ length: Math.min(100, EDEKS - i) }, (_, j) => ({ context: { doc: String(i + j) } }))
-    const { results } = await post('/keys/batch-generate', { items, clientKey: publicJwk })
+    const { results } = await post('/keys/batch-generate', { items, clientKey: publicJwk, nonce: protocol.newNonce() })
     for (const [j, r] of results.entries()) edeks.push({ edeks: [r.edek], context: { doc: String(i + j) } })
   }
   // Check once that what comes back really unwraps on the client side.
-  const check = await post('/keys/unwrap', { ...edeks[0], clientKey: publicJwk })
-  await protocol.unwrapDelivered(check, await protocol.openDelivery(check, privateKey))
+  const nonce = protocol.newNonce()
+  const check = await post('/keys/unwrap', { ...edeks[0], clientKey: publicJwk, nonce })
+  const binding = {
+    nonce: protocol.readNonce(nonce),
+    tenant: 'bench',
+    edek: protocol.edekFromJson(edeks[0].edeks[check.edekIndex]),
+    context: edeks[0].context,
+  }
+  await protocol.unwrapDelivered(check, await protocol.openDelivery(check, privateKey), binding)
 
   const percentile = (xs, p) =>
     [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]
@@ -69,10 +76,14 @@ try {
           const n = next++
           const start = performance.now()
           if (batch === 1) {
-            await post('/keys/unwrap', { ...edeks[n % edeks.length], clientKey: publicJwk })
+            await post('/keys/unwrap', { ...edeks[n % edeks.length], clientKey: publicJwk, nonce: protocol.newNonce() })
           } else {
             const items = Array.from({ length: batch }, (_, i) => edeks[(n * batch + i) % edeks.length])
-            const { results } = await post('/keys/batch-unwrap', { items, clientKey: publicJwk })
+            const { results } = await post('/keys/batch-unwrap', {
+              items,
+              clientKey: publicJwk,
+              nonce: protocol.newNonce(),
+            })
             if (results.some((r) => !r.ok)) throw new Error('a batch item failed')
           }
           latencies.push(performance.now() - start)

@@ -38,7 +38,7 @@ function testFile(mib: number): Blob {
 
 globalThis.bench = {
   async seal(proxyUrl, apiKey, count) {
-    const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey })
+    const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey, tenant: 'bench' })
     const plaintext = new Uint8Array(1024).fill(7)
     const out: string[] = []
     for (let i = 0; i < count; i++) out.push(b64(await encrypt(plaintext, { provider, context: { doc: String(i) } })))
@@ -51,6 +51,7 @@ globalThis.bench = {
     const provider = createKeyProxyClient({
       baseUrl: proxyUrl,
       apiKey,
+      tenant: 'bench',
       batchWindowMs: 0,
       cache: { dekCache: cache, partition: 'bench' },
     })
@@ -118,7 +119,7 @@ globalThis.bench = {
     const t = performance.now()
     const storage = new StorageApi(storageUrl, async () => token)
     const submission = await storage.create()
-    const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey })
+    const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey, tenant: 'bench' })
     const objects = await dataKeysFor(provider, 'bench', submission, [
       ['fields', new Blob(['{"fields":{},"files":[]}'])],
       ['file-0', file],

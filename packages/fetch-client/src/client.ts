@@ -19,17 +19,21 @@ import {
 } from '@envelope/core'
 import type { DekCache } from '@envelope/idb-cache'
 import { withDekCache } from '@envelope/idb-cache/with-dek-cache'
+import { decodeJwt } from 'jose'
 import { KeyProxyError } from './errors.ts'
 import {
   API_PREFIX,
   type BatchUnwrapResponseJson,
+  DATA_KEY,
   type EdekJson,
   edekFromJson,
   edekToJson,
   type GenerateResponseJson,
   generateDeliveryKeyPair,
+  newNonce,
   openDelivery,
   type RekeyResponseJson,
+  readNonce,
   toBase64url,
   unwrapDelivered,
 } from './protocol.ts'
@@ -43,8 +47,13 @@ export interface KeyProxyClientOptions {
   readonly getToken?: (options: { refresh: boolean }) => string | Promise<string>
   /** A service API key (sent as `Authorization: ApiKey …`), for servers; never ship one to a browser. */
   readonly apiKey?: string
-  /** For API keys allowed several tenants: the tenant to act for. */
+  /**
+   * The tenant to act for: required with an API key; with `getToken`, by default the token's `tenantClaim`.
+   * Every data key the client accepts is checked to be this tenant's (docs/key-proxy-api.md, "DEK delivery").
+   */
   readonly tenant?: string
+  /** With `getToken` and no `tenant`: the claim of the JWT that names its tenant. Default `tenant`. */
+  readonly tenantClaim?: string
   /** Per attempt. Default 5000 ms. */
   readonly timeoutMs?: number
   /** Retries after the first attempt on network errors, 5xx and 429. Default 2. */
@@ -117,6 +126,11 @@ function cacheKey(edeks: readonly Edek[], context: EncryptionContext): string {
  * or `ERR_PROXY_UNAVAILABLE`, `ERR_PROXY_TIMEOUT`, `ERR_PROXY_PROTOCOL`.
  */
 export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyClient {
+  if (options.tenant === undefined && !options.getToken) {
+    throw new TypeError(
+      '"tenant" is required with an API key: the client checks that every data key it gets is for that tenant',
+    )
+  }
   const base = options.baseUrl.replace(/\/+$/, '')
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
   const timeoutMs = options.timeoutMs ?? 5000
@@ -135,20 +149,44 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
     return delivery.pair
   }
 
-  async function authorization(refresh: boolean): Promise<string | undefined> {
-    if (options.getToken) return `Bearer ${await options.getToken({ refresh })}`
-    if (options.apiKey) return `ApiKey ${options.apiKey}`
-    return undefined
+  /** The Authorization header, and the tenant it acts for (`options.tenant`, or the JWT's tenant claim). */
+  async function authorization(refresh: boolean): Promise<{ header?: string; tenant: string }> {
+    if (options.getToken) {
+      const token = await options.getToken({ refresh })
+      let tenant = options.tenant
+      if (tenant === undefined) {
+        const claimName = options.tenantClaim ?? 'tenant'
+        let claim: unknown
+        try {
+          const payload = decodeJwt(token)
+          claim = Object.hasOwn(payload, claimName) ? payload[claimName] : undefined
+        } catch {}
+        if (typeof claim !== 'string') {
+          throw new KeyProxyError('ERR_TOKEN_NO_TENANT', `the token names no tenant in its "${claimName}" claim`)
+        }
+        tenant = claim
+      }
+      return { header: `Bearer ${token}`, tenant }
+    }
+    return { header: options.apiKey ? `ApiKey ${options.apiKey}` : undefined, tenant: options.tenant! }
   }
 
-  /** One JSON request with timeout, retries and a single token refresh. */
-  async function call<T>(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  /**
+   * One JSON request with timeout, retries and a single token refresh. Returns the answer and the tenant the
+   * request acted for (the answer must be for it).
+   */
+  async function call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ json: T; tenant: string }> {
     let refreshed = false
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason })
       const auth = await authorization(refreshed)
       const headers: Record<string, string> = { accept: 'application/json' }
-      if (auth) headers.authorization = auth
+      if (auth.header) headers.authorization = auth.header
       if (body !== undefined) headers['content-type'] = 'application/json'
       const timeout = AbortSignal.timeout(timeoutMs)
       let response: Response
@@ -173,7 +211,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       }
       if (response.ok) {
         try {
-          return (await response.json()) as T
+          return { json: (await response.json()) as T, tenant: auth.tenant }
         } catch (err) {
           throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable response', {
             cause: err,
@@ -242,17 +280,22 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
   async function sendBatch(batch: Pending[], signal?: AbortSignal): Promise<void> {
     try {
       const { privateKey, publicJwk } = await deliveryKey()
+      const nonce = newNonce()
       const body = {
         items: batch.map((p) => ({ edeks: p.request.edeks.map(edekToJson), context: p.request.context })),
         clientKey: publicJwk,
+        nonce,
         tenant: options.tenant,
       }
-      const res = await call<BatchUnwrapResponseJson>('POST', '/keys/batch-unwrap', body, signal)
+      const { json: res, tenant } = await call<BatchUnwrapResponseJson>('POST', '/keys/batch-unwrap', body, signal)
       if (!Array.isArray(res?.results) || res.results.length !== batch.length) {
         throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent a batch of the wrong length')
       }
       // Only needed when an item succeeded: an all-refused batch carries no delivery key.
-      const kek = res.results.some((r) => r?.ok) ? await openDelivery(res, privateKey) : undefined
+      const ok = res.results.some((r) => r?.ok)
+      if (ok && res.tenant !== tenant)
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy answered for another tenant')
+      const kek = ok ? await openDelivery(res, privateKey) : undefined
       await Promise.all(
         batch.map(async (p, i) => {
           const r = res.results[i]!
@@ -261,11 +304,17 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
             return p.resolve({ ok: false, error: new KeyProxyError(code, String(r.error?.message ?? code)) })
           }
           try {
-            p.resolve({ ok: true, dek: await unwrapDelivered(r, kek!) })
+            // The EDEK the proxy used: one of those this item sent, of this tenant; the DEK is bound to it.
+            const edek = Number.isInteger(r.edekIndex) ? p.request.edeks[r.edekIndex] : undefined
+            if (!edek?.keyId.startsWith(`${tenant}/`)) throw new Error('the EDEK used is not one of this tenant’s')
+            const binding = { nonce: readNonce(nonce)!, tenant, edek, context: p.request.context }
+            p.resolve({ ok: true, dek: await unwrapDelivered(r, kek!, binding) })
           } catch (err) {
             p.resolve({
               ok: false,
-              error: new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable DEK', { cause: err }),
+              error: new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent a DEK that is not for this request', {
+                cause: err,
+              }),
             })
           }
         }),
@@ -296,18 +345,26 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
   const client: KeyProxyClient = {
     async generateDataKey(context: EncryptionContext, opts?: GenerateOptions): Promise<DataKey> {
       const { privateKey, publicJwk } = await deliveryKey()
-      const res = await call<GenerateResponseJson>(
+      const nonce = newNonce()
+      const { json: res, tenant } = await call<GenerateResponseJson>(
         'POST',
         '/keys/generate',
-        { context, clientKey: publicJwk, tenant: options.tenant },
+        { context, clientKey: publicJwk, nonce, tenant: options.tenant },
         opts?.signal,
       )
       const edek = edekFromJson(res?.edek)
       if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
+      // The EDEK must be of the tenant's data key, and the DEK bound to this request, this tenant, EDEK and context.
+      if (res.tenant !== tenant || edek.keyId !== `${tenant}/${DATA_KEY}`) {
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an EDEK that is not this tenant’s data key')
+      }
       try {
-        return { dek: await unwrapDelivered(res, await openDelivery(res, privateKey)), edeks: [edek] }
+        const binding = { nonce: readNonce(nonce)!, tenant, edek, context }
+        return { dek: await unwrapDelivered(res, await openDelivery(res, privateKey), binding), edeks: [edek] }
       } catch (err) {
-        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an unreadable DEK', { cause: err })
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent a DEK that is not for this request', {
+          cause: err,
+        })
       }
     },
 
@@ -333,14 +390,18 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
         toTenant: opts?.toTenant,
         tenant: options.tenant,
       }
-      const res = await call<RekeyResponseJson>('POST', '/keys/rekey', body, opts?.signal)
+      const { json: res, tenant } = await call<RekeyResponseJson>('POST', '/keys/rekey', body, opts?.signal)
       const edek = edekFromJson(res?.edek)
       if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
+      const to = opts?.toTenant ?? tenant
+      if (res.tenant !== to || !edek.keyId.startsWith(`${to}/`)) {
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', `key proxy sent an EDEK that is not for tenant "${to}"`)
+      }
       return edek
     },
 
-    health(opts) {
-      return call<{ status: string }>('GET', '/health', undefined, opts?.signal)
+    async health(opts) {
+      return (await call<{ status: string }>('GET', '/health', undefined, opts?.signal)).json
     },
   }
   if (!options.cache) return client

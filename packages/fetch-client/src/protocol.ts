@@ -1,21 +1,28 @@
 /**
  * The key proxy's wire protocol, shared by the proxy (which implements it) and this client: JSON shapes of
- * /v1 requests and responses, the JSON form of an EDEK, and DEK delivery (docs/key-proxy-api.md).
+ * /v1 requests and responses, the JSON form of an EDEK, and DEK delivery (docs/key-proxy-api.md, "DEK delivery").
  *
- * DEK delivery: the client sends a P-256 public key (JWK) with every request that returns DEKs. For each
- * response the proxy makes an ephemeral P-256 key pair (`epk`) and derives `kek = HKDF-SHA-256(ECDH(epk, client),
- * salt = 32 zero bytes, info = "envelope dek delivery v1")`, an AES-256-GCM key; each DEK in the response is
- * `wrappedDek = iv (12 random bytes) ‖ AES-GCM(kek, iv, DEK)`. The client repeats the derivation inside WebCrypto
- * and unwraps with `unwrapKey` straight into a non-extractable HKDF key, so the DEK is never a byte array in the
- * client; the GCM tag rejects a wrapped key that was altered.
+ * DEK delivery: the client sends a P-256 public key (JWK) and a fresh 16-byte `nonce` with every request that
+ * returns DEKs. The proxy derives, from an ephemeral P-256 key pair (`epk`),
+ * `kek = HKDF-SHA-256(ECDH(epk, client), salt = 32 zero bytes, info = "envelope dek delivery v2")`, an AES-256-GCM
+ * key; each DEK in the response is `wrappedDek = iv (12 random bytes) ‖ AES-GCM(kek, iv, DEK, aad)`, where `aad`
+ * ({@link deliveryAad}) binds the DEK to the request it answers: the nonce, the acting tenant, the DEK's EDEK and
+ * the encryption context. The client repeats the derivation inside WebCrypto and unwraps with `unwrapKey`
+ * straight into a non-extractable HKDF key, with the `aad` it computes from its own request: an answer made for
+ * another request, tenant, EDEK or context does not authenticate, and the DEK is never a byte array in the client.
  * @module
  */
-import type { Bytes, Edek } from '@envelope/core'
+import { type Bytes, type Edek, type EncryptionContext, encodeContext } from '@envelope/core'
 
 export const API_PREFIX = '/v1'
-const DELIVERY_INFO = new TextEncoder().encode('envelope dek delivery v1')
+const DELIVERY_LABEL = 'envelope dek delivery v2'
+const DELIVERY_INFO = new TextEncoder().encode(DELIVERY_LABEL)
 const DELIVERY_SALT = new Uint8Array(32)
 export const DEK_USAGES: KeyUsage[] = ['deriveKey', 'deriveBits']
+/** The name of the tenant key data keys are made with, in this version of the API. */
+export const DATA_KEY = 'default'
+/** Bytes of a request's `nonce`. */
+export const NONCE_BYTES = 16
 
 /** An EDEK as JSON: the core's Edek with the ciphertext in base64url. */
 export interface EdekJson {
@@ -25,14 +32,18 @@ export interface EdekJson {
   ciphertext: string
 }
 
-/** One DEK wrapped to the client's delivery key: base64url(iv ‖ AES-GCM(kek, DEK)), 60 bytes. */
+/** One DEK wrapped to the client's delivery key: base64url(iv ‖ AES-GCM(kek, DEK, aad)), 60 bytes. */
 export interface WrappedDek {
   wrappedDek: string
 }
 
-/** The proxy's ephemeral public key for one response; every `wrappedDek` in that response is under it. */
+/**
+ * The proxy's ephemeral public key for one response (every `wrappedDek` in that response is under it) and the
+ * tenant the proxy acted for (bound into each DEK's `aad`).
+ */
 export interface Delivery {
   epk: JsonWebKey
+  tenant: string
 }
 
 export interface ErrorJson {
@@ -45,29 +56,46 @@ export interface ErrorJson {
 export interface GenerateRequestJson {
   context: Record<string, string>
   clientKey: JsonWebKey
+  /** {@link NONCE_BYTES} random bytes, base64url, new for every request. */
+  nonce: string
   /** Only for API keys allowed several tenants; a JWT names its tenant itself. */
   tenant?: string
 }
 export interface GenerateResponseJson extends WrappedDek, Delivery {
   edek: EdekJson
 }
-export interface UnwrapItemJson {
-  edeks: EdekJson[]
-  context: Record<string, string>
-}
-export interface BatchUnwrapRequestJson {
-  items: UnwrapItemJson[]
+export interface BatchGenerateRequestJson {
+  items: { context: Record<string, string> }[]
   clientKey: JsonWebKey
+  nonce: string
   tenant?: string
-}
-export type UnwrapResultJson = ({ ok: true } & WrappedDek) | { ok: false; error: ErrorJson }
-export interface UnwrapResponseJson extends WrappedDek, Delivery {}
-export interface BatchUnwrapResponseJson extends Delivery {
-  results: UnwrapResultJson[]
 }
 export type GenerateResultJson = ({ ok: true; edek: EdekJson } & WrappedDek) | { ok: false; error: ErrorJson }
 export interface BatchGenerateResponseJson extends Delivery {
   results: GenerateResultJson[]
+}
+export interface UnwrapItemJson {
+  edeks: EdekJson[]
+  context: Record<string, string>
+}
+export interface UnwrapRequestJson extends UnwrapItemJson {
+  clientKey: JsonWebKey
+  nonce: string
+  tenant?: string
+}
+export interface BatchUnwrapRequestJson {
+  items: UnwrapItemJson[]
+  clientKey: JsonWebKey
+  nonce: string
+  tenant?: string
+}
+/** `edekIndex`: which of the item's `edeks` the proxy used (the one the DEK's `aad` binds). */
+export type UnwrapResultJson = ({ ok: true; edekIndex: number } & WrappedDek) | { ok: false; error: ErrorJson }
+export interface UnwrapResponseJson extends WrappedDek, Delivery {
+  edekIndex: number
+}
+export interface BatchUnwrapResponseJson extends Delivery {
+  results: UnwrapResultJson[]
 }
 export interface RekeyRequestJson {
   edeks: EdekJson[]
@@ -77,6 +105,8 @@ export interface RekeyRequestJson {
   tenant?: string
 }
 export interface RekeyResponseJson {
+  /** The tenant the new EDEK is for. */
+  tenant: string
   edek: EdekJson
 }
 
@@ -112,6 +142,54 @@ export function edekFromJson(j: unknown): Edek | undefined {
 }
 
 // --- DEK delivery ---
+
+/** What a delivered DEK is bound to: the request's nonce, the acting tenant, the DEK's EDEK, the context. */
+export interface DeliveryBinding {
+  readonly nonce: Uint8Array
+  readonly tenant: string
+  readonly edek: Edek
+  readonly context: EncryptionContext
+}
+
+/** A fresh request nonce, base64url. */
+export function newNonce(): string {
+  return toBase64url(crypto.getRandomValues(new Uint8Array(NONCE_BYTES)))
+}
+
+/** The nonce of a request; undefined unless it is {@link NONCE_BYTES} bytes of base64url. */
+export function readNonce(value: unknown): Bytes | undefined {
+  const nonce = fromBase64url(value)
+  return nonce?.length === NONCE_BYTES ? nonce : undefined
+}
+
+/**
+ * The additional data of one delivered DEK: the label, then each field as a 4-byte big-endian length and its
+ * bytes: nonce, tenant (UTF-8), the EDEK's providerId, keyId, keyVersion (UTF-8) and ciphertext, and the
+ * canonical encoding of the context (docs/format.md §4).
+ */
+export function deliveryAad(b: DeliveryBinding): Bytes {
+  const utf8 = (text: string) => new TextEncoder().encode(text)
+  const fields = [
+    utf8(DELIVERY_LABEL),
+    b.nonce,
+    utf8(b.tenant),
+    utf8(b.edek.providerId),
+    utf8(b.edek.keyId),
+    utf8(b.edek.keyVersion),
+    b.edek.ciphertext,
+    encodeContext(b.context),
+  ]
+  const out = new Uint8Array(fields.reduce((n, f) => n + 4 + f.length, 0))
+  const view = new DataView(out.buffer)
+  let at = 0
+  for (const f of fields) {
+    view.setUint32(at, f.length)
+    out.set(f, at + 4)
+    at += 4 + f.length
+  }
+  return out
+}
+
 async function deliveryKek(priv: CryptoKey, pub: CryptoKey, usage: KeyUsage): Promise<CryptoKey> {
   const s = crypto.subtle
   const z = await s.deriveKey({ name: 'ECDH', public: pub }, priv, { name: 'HKDF' }, false, ['deriveKey'])
@@ -126,45 +204,45 @@ export async function generateDeliveryKeyPair(): Promise<{ privateKey: CryptoKey
   return { privateKey: pair.privateKey, publicJwk: { kty, crv, x, y } }
 }
 
-/** Imports a P-256 public JWK; undefined when it is not one. */
-export async function importDeliveryPublicKey(jwk: unknown): Promise<CryptoKey | undefined> {
-  const j = jwk as JsonWebKey | null
-  if (
-    !j ||
-    typeof j !== 'object' ||
-    j.kty !== 'EC' ||
-    j.crv !== 'P-256' ||
-    typeof j.x !== 'string' ||
-    typeof j.y !== 'string'
-  ) {
+/**
+ * The public P-256 JWK in `value`, as `{ kty, crv, x, y }`; undefined unless `kty` is `EC`, `crv` is `P-256`, `x`
+ * and `y` are 32 bytes of base64url each, and there is no private part (`d`). The point itself is checked by
+ * {@link importDeliveryPublicKey}.
+ */
+export function deliveryPublicJwk(value: unknown): { kty: 'EC'; crv: 'P-256'; x: string; y: string } | undefined {
+  const j = value as JsonWebKey | null
+  if (!j || typeof j !== 'object' || Array.isArray(j) || j.kty !== 'EC' || j.crv !== 'P-256' || 'd' in j)
     return undefined
-  }
+  if (fromBase64url(j.x)?.length !== 32 || fromBase64url(j.y)?.length !== 32) return undefined
+  return { kty: 'EC', crv: 'P-256', x: j.x!, y: j.y! }
+}
+
+/** Imports a P-256 public JWK; undefined when it is not one (shape, or a point not on the curve). */
+export async function importDeliveryPublicKey(jwk: unknown): Promise<CryptoKey | undefined> {
+  const j = deliveryPublicJwk(jwk)
+  if (!j) return undefined
   try {
-    return await crypto.subtle.importKey(
-      'jwk',
-      { kty: 'EC', crv: 'P-256', x: j.x, y: j.y },
-      { name: 'ECDH', namedCurve: 'P-256' },
-      true,
-      [],
-    )
+    return await crypto.subtle.importKey('jwk', j, { name: 'ECDH', namedCurve: 'P-256' }, true, [])
   } catch {
     return undefined
   }
 }
 
 /** Proxy side: one delivery for one response (one ECDH), then each DEK wrapped with one AES-GCM call. */
-export async function createDelivery(
-  clientKey: CryptoKey,
-): Promise<Delivery & { wrap(dek: Uint8Array): Promise<WrappedDek> }> {
+export async function createDelivery(clientKey: CryptoKey): Promise<{
+  epk: JsonWebKey
+  wrap(dek: Uint8Array, binding: DeliveryBinding): Promise<WrappedDek>
+}> {
   const s = crypto.subtle
   const eph = await s.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveKey'])
   const kek = await deliveryKek(eph.privateKey, clientKey, 'encrypt')
   const { kty, crv, x, y } = await s.exportKey('jwk', eph.publicKey)
   return {
     epk: { kty, crv, x, y },
-    async wrap(dek: Uint8Array): Promise<WrappedDek> {
+    async wrap(dek: Uint8Array, binding: DeliveryBinding): Promise<WrappedDek> {
       const iv = crypto.getRandomValues(new Uint8Array(12)) // random per DEK: at most a few thousand per key
-      const ct = new Uint8Array(await s.encrypt({ name: 'AES-GCM', iv }, kek, dek as Bytes))
+      const params = { name: 'AES-GCM', iv, additionalData: deliveryAad(binding) }
+      const ct = new Uint8Array(await s.encrypt(params, kek, dek as Bytes))
       const out = new Uint8Array(12 + ct.length)
       out.set(iv)
       out.set(ct, 12)
@@ -174,16 +252,19 @@ export async function createDelivery(
 }
 
 /** Client side: the unwrapping key of one response. Throws when `epk` is not a P-256 public key. */
-export async function openDelivery(delivery: Delivery, privateKey: CryptoKey): Promise<CryptoKey> {
+export async function openDelivery(delivery: Pick<Delivery, 'epk'>, privateKey: CryptoKey): Promise<CryptoKey> {
   const epk = await importDeliveryPublicKey(delivery?.epk)
   if (!epk) throw new TypeError('malformed DEK delivery key')
   return deliveryKek(privateKey, epk, 'unwrapKey')
 }
 
-/** Client side: unwraps a delivered DEK straight into a non-extractable HKDF key. Throws on any mismatch. */
-export async function unwrapDelivered(w: WrappedDek, kek: CryptoKey): Promise<CryptoKey> {
+/**
+ * Client side: unwraps a delivered DEK straight into a non-extractable HKDF key, with the `aad` of the request
+ * it asked for. Throws on any mismatch: a DEK delivered for another nonce, tenant, EDEK or context.
+ */
+export async function unwrapDelivered(w: WrappedDek, kek: CryptoKey, binding: DeliveryBinding): Promise<CryptoKey> {
   const bytes = fromBase64url(w?.wrappedDek)
   if (bytes?.length !== 60) throw new TypeError('malformed wrapped DEK')
-  const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12) }
+  const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12), additionalData: deliveryAad(binding) }
   return crypto.subtle.unwrapKey('raw', bytes.subarray(12), kek, params, 'HKDF', false, DEK_USAGES)
 }

@@ -13,12 +13,12 @@ Deno.test('fetch client in Deno: seal and open through a real proxy; another ten
     ],
   })
   try {
-    const provider = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'deno-acme' })
+    const provider = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'deno-acme', tenant: 'acme' })
     const message = await encrypt('sealed in Deno', { provider, context: { runtime: 'deno' } })
     if ((await decryptToString(message, { provider })) !== 'sealed in Deno') throw new Error('round trip failed')
     const dek = await provider.unwrapDataKey(readHeader(message).edeks, { runtime: 'deno' })
     if (dek.extractable) throw new Error('DEK must be non-extractable')
-    const other = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'deno-globex', retries: 0 })
+    const other = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'deno-globex', tenant: 'globex', retries: 0 })
     let code: string | undefined
     try {
       await decryptToString(message, { provider: other })

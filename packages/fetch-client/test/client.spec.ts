@@ -57,7 +57,7 @@ test('in Chromium: DEKs from a real proxy, non-extractable; the message opens in
     { url: proxy.url, token: jwt, clientPath: fsPath('../src/index.ts'), corePath: fsPath('../../core/src/index.ts') },
   )
   expect(result).toMatchObject({ text: 'sealed in Chromium', extractable: false, exportRefused: true })
-  const node = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'node-side-key' })
+  const node = createKeyProxyClient({ baseUrl: proxy.url, apiKey: 'node-side-key', tenant: 'acme' })
   expect(await decryptToString(new Uint8Array(result.message), { provider: node })).toBe('sealed in Chromium')
   expect(proxy.auditLines().some((l) => l.caller === 'jwt:browser-user' && l.action === 'generate')).toBe(true)
 })

@@ -59,6 +59,7 @@ function run(steps: typeof script, options: Partial<Parameters<typeof createKeyP
   const provider = createKeyProxyClient({
     baseUrl: frontUrl,
     apiKey: API_KEY,
+    tenant: 'acme',
     sleep: async (ms) => {
       sleeps.push(ms)
     },
@@ -119,6 +120,7 @@ test('a proxy that is down gives ERR_PROXY_UNAVAILABLE', async () => {
   const provider = createKeyProxyClient({
     baseUrl: `http://127.0.0.1:${port}`,
     apiKey: API_KEY,
+    tenant: 'acme',
     sleep: async (ms) => void sleeps.push(ms),
   })
   expect(await codeOf(provider.generateDataKey({}))).toBe('ERR_PROXY_UNAVAILABLE')
@@ -146,7 +148,7 @@ test('with a cache, opening one message again and again costs one unwrap request
   const dekCache = createMemoryDekCache({ maxEntries: 100, ttlMs: 60_000, now: () => clock })
   const { provider } = run([], { cache: { dekCache, partition: 'acme' }, batchWindowMs: 0 })
   const message = await encrypt('cached', {
-    provider: createKeyProxyClient({ baseUrl: frontUrl, apiKey: API_KEY }),
+    provider: createKeyProxyClient({ baseUrl: frontUrl, apiKey: API_KEY, tenant: 'acme' }),
     context: { d: '1' },
   })
   seen = 0

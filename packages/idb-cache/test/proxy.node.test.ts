@@ -12,7 +12,7 @@ const API_KEY = 'acme-cache-test-key'
 let proxy: RunningProxy
 
 const audited = (action: string) => proxy.auditLines().filter((l) => l.action === action).length
-const client = () => createKeyProxyClient({ baseUrl: proxy.url, apiKey: API_KEY, retries: 0 })
+const client = () => createKeyProxyClient({ baseUrl: proxy.url, apiKey: API_KEY, tenant: 'acme', retries: 0 })
 
 beforeAll(async () => {
   proxy = await startProxy({

@@ -1,5 +1,6 @@
 // envelope-admin: key administration against a running proxy, with an admin API key.
 import { readFileSync } from 'node:fs'
+import { isName, NAME_RULE } from './names.ts'
 
 const HELP = `usage: envelope-admin <command> <tenant> [options]
 
@@ -19,6 +20,7 @@ options:
   --days N            waiting period for schedule-deletion
   -h, --help          this help
 
+Tenant and key names are ${NAME_RULE}.
 The admin key may also come from $ENVELOPE_ADMIN_KEY. Exit code 0 on success, 1 on a refusal (its code is
 printed), 2 on a usage error.`
 
@@ -52,6 +54,15 @@ const commands = [
 if (!command || !commands.includes(command) || !tenant) {
   console.error(`envelope-admin: expected <command> <tenant>\n\n${HELP}`)
   process.exit(2)
+}
+for (const [what, name] of [
+  ['tenant', tenant],
+  ['key', key],
+] as const) {
+  if (!isName(name)) {
+    console.error(`envelope-admin: the ${what} name must be ${NAME_RULE}`)
+    process.exit(2)
+  }
 }
 
 let adminKey = process.env.ENVELOPE_ADMIN_KEY

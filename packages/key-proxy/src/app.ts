@@ -1,28 +1,37 @@
 /**
  * The key proxy as a web-standard handler (`app.fetch: Request → Response`), portable across Node, Deno and
  * Bun; the serve-*.ts entries only bind it to a socket. Routes and codes: docs/key-proxy-api.md.
+ *
+ * Order of every key-use and admin request: the audit log must be writable, then the credentials are checked
+ * (from the headers alone: not a byte of the body is read for a caller that is not authenticated), then the body
+ * is read within `maxBodyBytes`, then the route runs. No DEK leaves without its audit line.
  * @module
  */
 import { type EncryptionContext, EnvelopeError, encodeContext } from '@envelope/core'
 import {
   createDelivery,
+  DATA_KEY,
+  deliveryPublicJwk,
   edekFromJson,
   edekToJson,
   importDeliveryPublicKey,
+  readNonce,
   type WrappedDek,
 } from '@envelope/fetch-client/protocol'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
-import type { AuditLine, AuditSink } from './audit.ts'
+import { type AuditLine, AuditLog, type AuditSink } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
-import { ProxyError } from './errors.ts'
+import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
+import { checkName } from './names.ts'
 
 export interface AppOptions {
   readonly kms: KmsBackend
   readonly auth: AuthConfig
+  /** Appends one audit line; throws when it cannot (the proxy then fails closed: docs, "Audit log"). */
   readonly audit: AuditSink
   /** Largest request body, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number
@@ -33,9 +42,9 @@ export interface AppOptions {
 }
 
 /** The CMK a tenant's data keys are made with (one named key per tenant in this version). */
-export const DEFAULT_KEY = 'default'
+export const DEFAULT_KEY = DATA_KEY
 
-type Vars = { Variables: { requestId: string; audited?: boolean; caller?: string } }
+type Vars = { Variables: { requestId: string; audited?: boolean; who?: Caller } }
 type Delivery = Awaited<ReturnType<typeof createDelivery>>
 
 function context(value: unknown): EncryptionContext {
@@ -59,13 +68,31 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>
 }
 
+function nonceOf(body: Record<string, unknown>): Uint8Array {
+  const nonce = readNonce(body.nonce)
+  if (!nonce) throw new ProxyError('ERR_BAD_REQUEST', '"nonce" must be 16 bytes in base64url')
+  return nonce
+}
+
 function errorJson(err: unknown, requestId: string) {
   const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
   return { status: e.status, body: { error: { code: e.code, message: e.message, requestId } } }
 }
 
+/** The audit action of a key-use or admin route; undefined for health, readiness and unknown routes. */
+function actionOf(method: string, path: string): AuditLine['action'] | undefined {
+  const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey)$/.exec(path)
+  if (m && method === 'POST')
+    return m[1]!.includes('generate') ? 'generate' : m[1]!.includes('unwrap') ? 'unwrap' : 'rekey'
+  const admin = /^\/v1\/admin\/tenants\/[^/]+\/keys\/[^/]+(?:\/([a-z-]+))?$/.exec(path)
+  if (!admin) return undefined
+  if (admin[1] === undefined) return method === 'GET' ? 'admin.describe' : undefined
+  return method === 'POST' ? `admin.${admin[1]}` : undefined
+}
+
 export function createApp(options: AppOptions): Hono<Vars> {
-  const { kms, audit } = options
+  const { kms } = options
+  const auditLog = new AuditLog(options.audit)
   const maxBatch = options.maxBatch ?? 1000
   const authenticate = createAuthenticator(options.auth)
   const app = new Hono<Vars>()
@@ -85,54 +112,57 @@ export function createApp(options: AppOptions): Hono<Vars> {
     app.use('/v1/keys/*', allowed)
     app.use('/v1/admin/*', allowed)
   }
-  const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): void => {
+
+  /** Writes one audit line (every field bounded); false when it could not be written. */
+  const line = (c: Context<Vars>, fields: Partial<AuditLine> & Pick<AuditLine, 'action' | 'outcome'>): boolean => {
     c.set('audited', true)
-    audit({
+    return auditLog.write({
       time: new Date().toISOString(),
       requestId: c.get('requestId'),
       tenant: null,
       keyId: null,
       keyVersion: null,
-      caller: c.get('caller') ?? null,
+      caller: c.get('who')?.id ?? null,
       contextHash: null,
       ...fields,
     })
   }
 
-  /** The audit action of a key-use or admin route; undefined for health, readiness and unknown routes. */
-  function actionOf(path: string): AuditLine['action'] | undefined {
-    const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey)$/.exec(path)
-    if (m) return m[1]!.includes('generate') ? 'generate' : m[1]!.includes('unwrap') ? 'unwrap' : 'rekey'
-    const admin = /^\/v1\/admin\/tenants\/[^/]+\/keys\/[^/]+(?:\/([a-z-]+))?$/.exec(path)
-    return admin ? `admin.${admin[1] ?? 'describe'}` : undefined
-  }
-
-  /** Every refused key-use or admin request leaves an audit line, even one refused before any operation began. */
-  function auditRefusal(c: Context<Vars>, code: string): void {
-    const action = actionOf(c.req.path)
+  const refuse = (c: Context<Vars>, code: ProxyErrorCode, message: string) => {
+    const action = actionOf(c.req.method, c.req.path)
     if (action && !c.get('audited')) line(c, { action, outcome: code })
+    const { status, body } = errorJson(new ProxyError(code, message), c.get('requestId'))
+    return c.json(body, status as 400)
   }
 
+  // Every key-use and admin request: the audit log first, then credentials, from the headers alone.
+  app.use('/v1/*', async (c, next) => {
+    const action = actionOf(c.req.method, c.req.path)
+    if (!action) return next()
+    if (auditLog.failing && !auditLog.ready()) {
+      return refuse(c, 'ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written: key use is refused until it can')
+    }
+    try {
+      c.set('who', await authenticate(c.req.header('authorization'), action.startsWith('admin.')))
+    } catch (err) {
+      line(c, { action, outcome: outcome(err) })
+      throw err
+    }
+    return next()
+  })
   app.use(
     '*',
     bodyLimit({
       maxSize: options.maxBodyBytes ?? 1 << 20,
-      onError: (c) => {
-        auditRefusal(c, 'ERR_BODY_TOO_LARGE')
-        const error = {
-          code: 'ERR_BODY_TOO_LARGE',
-          message: 'request body is too large',
-          requestId: c.get('requestId'),
-        }
-        return c.json({ error }, 413)
-      },
+      onError: (c) => refuse(c, 'ERR_BODY_TOO_LARGE', 'request body is too large'),
     }),
   )
   app.onError((err, c) => {
     if (!(err instanceof ProxyError))
       console.error(`[key-proxy] ${c.get('requestId')} internal error:`, err instanceof Error ? err.message : err)
     const { status, body } = errorJson(err, c.get('requestId'))
-    auditRefusal(c, body.error.code)
+    const action = actionOf(c.req.method, c.req.path)
+    if (action && !c.get('audited')) line(c, { action, outcome: body.error.code })
     return c.json(body, status as 400)
   })
   app.notFound((c) =>
@@ -140,44 +170,30 @@ export function createApp(options: AppOptions): Hono<Vars> {
   )
 
   const outcome = (err: unknown) => (err instanceof EnvelopeError ? err.code : 'ERR_INTERNAL')
-
-  /** Authenticates and audits a refusal before any body is trusted. */
-  async function caller(c: Context<Vars>, action: AuditLine['action'], admin = false): Promise<Caller> {
-    try {
-      const who = await authenticate(c.req.header('authorization'), admin)
-      c.set('caller', who.id)
-      return who
-    } catch (err) {
-      line(c, { action, outcome: outcome(err) })
-      throw err
-    }
-  }
+  const who = (c: Context<Vars>): Caller => c.get('who')!
 
   /** The tenant a request acts for; a refusal is audited like any other. */
-  function tenantOf(c: Context<Vars>, who: Caller, action: AuditLine['action'], requested: unknown): string {
+  function tenantOf(c: Context<Vars>, action: AuditLine['action'], requested: unknown, field?: string): string {
     try {
-      return tenantFor(who, requested)
+      return tenantFor(who(c), requested, field)
     } catch (err) {
-      line(c, {
-        action,
-        tenant: typeof requested === 'string' ? requested : null,
-        caller: who.id,
-        outcome: outcome(err),
-      })
+      line(c, { action, tenant: typeof requested === 'string' ? requested : null, outcome: outcome(err) })
       throw err
     }
   }
 
   // One delivery (one ECDH) serves every DEK of a response, and is reused for the same client key for a minute
-  // (each DEK still gets a random IV): an ECDH per request would dominate single unwraps. Bounded.
+  // (each DEK still gets a random IV and its own additional data). Keyed by the client key once its shape is
+  // checked, so only a key that imported as a P-256 point is ever found here. Bounded.
   const deliveries = new Map<string, { made: number; uses: number; delivery: Promise<Delivery> }>()
   async function delivery(value: unknown): Promise<Delivery> {
-    const jwk = value as { x?: unknown; y?: unknown } | null
-    const id = `${String(jwk?.x)}.${String(jwk?.y)}`
+    const jwk = deliveryPublicJwk(value)
+    if (!jwk) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
+    const id = `${jwk.x}.${jwk.y}`
     const hit = deliveries.get(id)
     if (hit && Date.now() - hit.made < 60_000 && hit.uses++ < 100_000) return hit.delivery
     const made = (async () => {
-      const key = await importDeliveryPublicKey(value)
+      const key = await importDeliveryPublicKey(jwk)
       if (!key) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
       return createDelivery(key)
     })()
@@ -190,28 +206,22 @@ export function createApp(options: AppOptions): Hono<Vars> {
   // --- health ---
   app.get('/v1/health', (c) => c.json({ status: 'ok' }))
   app.get('/v1/ready', async (c) => {
+    const unready = (code: ProxyErrorCode, message: string) =>
+      c.json({ error: { code, message, requestId: c.get('requestId') } }, 503)
+    if (!auditLog.ready()) return unready('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written')
     try {
       await kms.describe('__readiness__', DEFAULT_KEY).catch((err) => {
         if (!(err instanceof ProxyError && err.code === 'ERR_KEY_NOT_FOUND')) throw err
       })
       return c.json({ status: 'ready' })
     } catch {
-      return c.json(
-        {
-          error: {
-            code: 'ERR_KMS_UNAVAILABLE',
-            message: 'KMS backend is not reachable',
-            requestId: c.get('requestId'),
-          },
-        },
-        503,
-      )
+      return unready('ERR_KMS_UNAVAILABLE', 'KMS backend is not reachable')
     }
   })
 
   /**
    * Runs one audited operation: its line says `ok`, with what `work` learned (`note`), or the refusal's code.
-   * Refusals are audited exactly like successes.
+   * The result is only returned once its `ok` line is written: otherwise `ERR_AUDIT_UNAVAILABLE`.
    */
   async function audited<T>(
     c: Context<Vars>,
@@ -219,33 +229,43 @@ export function createApp(options: AppOptions): Hono<Vars> {
     work: (note: (learned: Partial<AuditLine>) => void) => Promise<T>,
   ): Promise<T> {
     const learned: Partial<AuditLine> = {}
+    let result: T
     try {
-      const result = await work((l) => Object.assign(learned, l))
-      line(c, { ...fields, ...learned, outcome: 'ok' })
-      return result
+      result = await work((l) => Object.assign(learned, l))
     } catch (err) {
       line(c, { ...fields, ...learned, outcome: outcome(err) })
       throw err
     }
+    if (!line(c, { ...fields, ...learned, outcome: 'ok' })) {
+      throw new ProxyError(
+        'ERR_AUDIT_UNAVAILABLE',
+        fields.action.startsWith('admin.')
+          ? `${fields.action} was applied, but its audit line could not be written`
+          : 'the audit log cannot be written: no key is released without its audit line',
+      )
+    }
+    return result
   }
 
   /**
-   * The EDEK to use among those a request sends: this KMS's, preferring the acting tenant's (a message may carry
-   * EDEKs for several tenants, or for other providers).
+   * The EDEK to use among those a request sends, and its index: this KMS's, preferring the acting tenant's (a
+   * message may carry EDEKs for several tenants, or for other providers).
    */
   const ownEdek = (list: unknown, tenant: string) => {
-    const ours = (Array.isArray(list) ? list.map(edekFromJson) : []).filter((e) => e?.providerId === kms.providerId)
-    return ours.find((e) => e!.keyId.startsWith(`${tenant}/`)) ?? ours[0]
+    const ours = (Array.isArray(list) ? list.map(edekFromJson) : [])
+      .map((edek, index) => ({ edek: edek!, index }))
+      .filter(({ edek }) => edek?.providerId === kms.providerId)
+    return ours.find(({ edek }) => edek.keyId.startsWith(`${tenant}/`)) ?? ours[0]
   }
 
   // --- data keys ---
-  async function generateOne(c: Context<Vars>, who: Caller, tenant: string, ctx: EncryptionContext, d: Delivery) {
-    const fields = { action: 'generate', tenant, keyId: `${tenant}/${DEFAULT_KEY}`, caller: who.id } as const
+  async function generateOne(c: Context<Vars>, tenant: string, ctx: EncryptionContext, d: Delivery, nonce: Uint8Array) {
+    const fields = { action: 'generate', tenant, keyId: `${tenant}/${DEFAULT_KEY}` } as const
     return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
       const { dek, edek } = await kms.generate(tenant, DEFAULT_KEY, ctx)
       try {
         note({ keyId: edek.keyId, keyVersion: edek.keyVersion })
-        return { edek: edekToJson(edek), ...(await d.wrap(dek)) }
+        return { edek: edekToJson(edek), ...(await d.wrap(dek, { nonce, tenant, edek, context: ctx })) }
       } finally {
         dek.fill(0)
       }
@@ -254,27 +274,27 @@ export function createApp(options: AppOptions): Hono<Vars> {
 
   async function unwrapOne(
     c: Context<Vars>,
-    who: Caller,
     tenant: string,
     item: unknown,
     d: Delivery,
-  ): Promise<WrappedDek> {
+    nonce: Uint8Array,
+  ): Promise<WrappedDek & { edekIndex: number }> {
     const it = item as { edeks?: unknown; context?: unknown } | null
     const ctx = context(it?.context)
-    const edek = ownEdek(it?.edeks, tenant)
+    const chosen = ownEdek(it?.edeks, tenant)
     const fields = {
       action: 'unwrap',
       tenant,
-      keyId: edek?.keyId ?? null,
-      keyVersion: edek?.keyVersion ?? null,
-      caller: who.id,
+      keyId: chosen?.edek.keyId ?? null,
+      keyVersion: chosen?.edek.keyVersion ?? null,
     } as const
     return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
-      if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
-      const { dek, keyVersion } = await kms.unwrap(tenant, edek, ctx)
+      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      const { dek, keyVersion } = await kms.unwrap(tenant, chosen.edek, ctx)
       try {
         note({ keyVersion })
-        return await d.wrap(dek)
+        const wrapped = await d.wrap(dek, { nonce, tenant, edek: chosen.edek, context: ctx })
+        return { edekIndex: chosen.index, ...wrapped }
       } finally {
         dek.fill(0)
       }
@@ -306,99 +326,104 @@ export function createApp(options: AppOptions): Hono<Vars> {
   }
 
   app.post('/v1/keys/generate', async (c) => {
-    const who = await caller(c, 'generate')
     const body = await jsonBody(c)
-    const tenant = tenantOf(c, who, 'generate', body.tenant)
+    const tenant = tenantOf(c, 'generate', body.tenant)
+    const nonce = nonceOf(body)
     const d = await delivery(body.clientKey)
-    return c.json({ epk: d.epk, ...(await generateOne(c, who, tenant, context(body.context ?? {}), d)) })
+    return c.json({ epk: d.epk, tenant, ...(await generateOne(c, tenant, context(body.context ?? {}), d, nonce)) })
   })
 
   app.post('/v1/keys/batch-generate', async (c) => {
-    const who = await caller(c, 'generate')
     const body = await jsonBody(c)
-    const tenant = tenantOf(c, who, 'generate', body.tenant)
+    const tenant = tenantOf(c, 'generate', body.tenant)
+    const nonce = nonceOf(body)
     const d = await delivery(body.clientKey)
     const results = await settle(items(body), (item) =>
-      generateOne(c, who, tenant, context((item as { context?: unknown })?.context ?? {}), d),
+      generateOne(c, tenant, context((item as { context?: unknown })?.context ?? {}), d, nonce),
     )
-    return c.json({ epk: d.epk, results })
+    return c.json({ epk: d.epk, tenant, results })
   })
 
   app.post('/v1/keys/unwrap', async (c) => {
-    const who = await caller(c, 'unwrap')
     const body = await jsonBody(c)
-    const tenant = tenantOf(c, who, 'unwrap', body.tenant)
+    const tenant = tenantOf(c, 'unwrap', body.tenant)
+    const nonce = nonceOf(body)
     const d = await delivery(body.clientKey)
-    return c.json({ epk: d.epk, ...(await unwrapOne(c, who, tenant, body, d)) })
+    return c.json({ epk: d.epk, tenant, ...(await unwrapOne(c, tenant, body, d, nonce)) })
   })
 
   app.post('/v1/keys/batch-unwrap', async (c) => {
-    const who = await caller(c, 'unwrap')
     const body = await jsonBody(c)
-    const tenant = tenantOf(c, who, 'unwrap', body.tenant)
+    const tenant = tenantOf(c, 'unwrap', body.tenant)
     const list = items(body)
+    const nonce = nonceOf(body)
     const d = await delivery(body.clientKey)
-    return c.json({ epk: d.epk, results: await settle(list, (item) => unwrapOne(c, who, tenant, item, d)) })
+    return c.json({ epk: d.epk, tenant, results: await settle(list, (item) => unwrapOne(c, tenant, item, d, nonce)) })
   })
 
   app.post('/v1/keys/rekey', async (c) => {
-    const who = await caller(c, 'rekey')
     const body = await jsonBody(c)
-    const tenant = tenantOf(c, who, 'rekey', body.tenant)
-    const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, who, 'rekey', body.toTenant)
+    const tenant = tenantOf(c, 'rekey', body.tenant)
+    const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, 'rekey', body.toTenant, '"toTenant"')
     const ctx = context(body.context ?? {})
-    const edek = ownEdek(body.edeks, tenant)
+    const chosen = ownEdek(body.edeks, tenant)
     const fields = {
       action: 'rekey',
       tenant,
       toTenant,
-      keyId: edek?.keyId ?? null,
-      keyVersion: edek?.keyVersion ?? null,
-      caller: who.id,
+      keyId: chosen?.edek.keyId ?? null,
+      keyVersion: chosen?.edek.keyVersion ?? null,
     } as const
-    return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
-      if (!edek) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
-      return c.json({ edek: edekToJson(await kms.rewrap(tenant, edek, ctx, toTenant)) })
+    const edek = await audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
+      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      return edekToJson(await kms.rewrap(tenant, chosen.edek, ctx, toTenant))
     })
+    return c.json({ tenant: toTenant, edek })
   })
 
   // --- administration (admin API keys; key-admin JWTs for their own tenant) ---
-  const adminActions = {
-    create: (t: string, k: string) => kms.createKey(t, k),
-    rotate: (t: string, k: string) => kms.rotate(t, k),
-    disable: (t: string, k: string) => kms.setEnabled(t, k, false),
-    enable: (t: string, k: string) => kms.setEnabled(t, k, true),
-    'cancel-deletion': (t: string, k: string) => kms.cancelDeletion(t, k),
-    destroy: (t: string, k: string) => kms.destroy(t, k),
-  } as const
+  const adminActions = new Map<string, (t: string, k: string) => Promise<unknown>>([
+    ['create', (t, k) => kms.createKey(t, k)],
+    ['rotate', (t, k) => kms.rotate(t, k)],
+    ['disable', (t, k) => kms.setEnabled(t, k, false)],
+    ['enable', (t, k) => kms.setEnabled(t, k, true)],
+    ['cancel-deletion', (t, k) => kms.cancelDeletion(t, k)],
+    ['destroy', (t, k) => kms.destroy(t, k)],
+  ])
 
   async function admin(c: Context<Vars>, action: string, run: (tenant: string, key: string) => Promise<unknown>) {
-    const who = await caller(c, `admin.${action}`, true)
+    const caller = who(c)
     const tenant = c.req.param('tenant')!
     const key = c.req.param('key') ?? DEFAULT_KEY
-    const info = await audited(
-      c,
-      { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}`, caller: who.id },
-      () => {
-        // A tenant's key administrator (a key-admin JWT) manages its own tenant's existing keys; creating keys
-        // is the operator's (an admin API key).
-        if (who.tenants !== '*' && (!who.tenants.includes(tenant) || action === 'create')) {
-          throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to ${action} keys of tenant "${tenant}"`)
-        }
-        return run(tenant, key)
-      },
-    )
+    const info = await audited(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}` }, () => {
+      checkName(tenant, 'the tenant name')
+      checkName(key, 'the key name')
+      // A tenant's key administrator (a key-admin JWT) manages its own tenant's existing keys; creating keys
+      // is the operator's (an admin API key).
+      if (caller.tenants !== '*' && (!caller.tenants.includes(tenant) || action === 'create')) {
+        throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to ${action} keys of tenant "${tenant}"`)
+      }
+      return run(tenant, key)
+    })
     return c.json(info as object)
   }
 
   app.get('/v1/admin/tenants/:tenant/keys/:key', (c) => admin(c, 'describe', (t, k) => kms.describe(t, k)))
-  for (const [name, run] of Object.entries(adminActions)) {
+  for (const [name, run] of adminActions) {
     app.post(`/v1/admin/tenants/:tenant/keys/:key/${name}`, (c) => admin(c, name, run))
   }
   app.post('/v1/admin/tenants/:tenant/keys/:key/schedule-deletion', async (c) => {
-    const body = await jsonBody(c).catch(() => ({}) as Record<string, unknown>)
-    const days = body.waitingDays === undefined ? 30 : Number(body.waitingDays)
-    return admin(c, 'schedule-deletion', (t, k) => kms.scheduleDeletion(t, k, days))
+    // Credentials were checked before this body is read; an empty body means the default waiting period.
+    const text = await c.req.text()
+    let body: { waitingDays?: unknown } = {}
+    try {
+      if (text.trim()) body = JSON.parse(text)
+    } catch {
+      throw new ProxyError('ERR_BAD_REQUEST', 'request body is not JSON')
+    }
+    const days = body?.waitingDays === undefined ? 30 : body.waitingDays
+    if (!Number.isInteger(days)) throw new ProxyError('ERR_BAD_REQUEST', '"waitingDays" must be a whole number')
+    return admin(c, 'schedule-deletion', (t, k) => kms.scheduleDeletion(t, k, days as number))
   })
 
   return app

@@ -6,15 +6,10 @@
  * or a JWT carrying the configured key-admin role for its own tenant's keys.
  * @module
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  type JWTVerifyGetKey,
-  errors as joseErrors,
-  jwtVerify,
-} from 'jose'
+import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose'
 import { ProxyError } from './errors.ts'
+import { createRemoteJwks } from './jwks.ts'
+import { checkName, isName } from './names.ts'
 
 export interface ApiKeyConfig {
   /** A name for the key in audit lines (never the key). */
@@ -43,6 +38,16 @@ export interface JwtConfig {
   readonly keyAdminRole?: string
   /** Claim holding the token's roles (a string array or a space-separated string). Default `roles`. */
   readonly rolesClaim?: string
+  /** The `typ` header a token must carry (e.g. `at+jwt`, RFC 9068); unset: any. */
+  readonly typ?: string
+  /** Oldest token accepted, in seconds since its `iat` (then required); unset: only `exp` counts. */
+  readonly maxTokenAgeSeconds?: number
+  /** `jwksUrl`: how long a fetched JWKS is fresh. Default 10 minutes. */
+  readonly jwksMaxAgeMs?: number
+  /** `jwksUrl`: how long past its freshness the last good JWKS serves while fetches fail. Default 1 hour. */
+  readonly jwksMaxStaleMs?: number
+  /** `jwksUrl`: least time between two fetches of the JWKS (also after a failed one). Default 30 s. */
+  readonly jwksRetryMs?: number
 }
 
 export interface AuthConfig {
@@ -72,11 +77,28 @@ function sameHex(a: string, b: string): boolean {
   return diff === 0
 }
 
-export function createAuthenticator(config: AuthConfig) {
+/** A claim of the token's own (never one inherited from Object.prototype, whatever the claim's name). */
+const claim = (payload: object, name: string): unknown =>
+  Object.hasOwn(payload, name) ? (payload as Record<string, unknown>)[name] : undefined
+
+/**
+ * Verifies `Authorization` headers. `now` (ms since the epoch) is for tests: it drives token times and the JWKS
+ * policy.
+ */
+export function createAuthenticator(config: AuthConfig, options: { now?: () => number } = {}) {
   const jwt = config.jwt
+  const now = options.now ?? Date.now
   let keySet: JWTVerifyGetKey | undefined
   if (jwt?.jwks) keySet = createLocalJWKSet(jwt.jwks as Parameters<typeof createLocalJWKSet>[0])
-  else if (jwt?.jwksUrl) keySet = createRemoteJWKSet(new URL(jwt.jwksUrl))
+  else if (jwt?.jwksUrl) {
+    keySet = createRemoteJwks({
+      url: jwt.jwksUrl,
+      maxAgeMs: jwt.jwksMaxAgeMs ?? 600_000,
+      maxStaleMs: jwt.jwksMaxStaleMs ?? 3_600_000,
+      retryMs: jwt.jwksRetryMs ?? 30_000,
+      now,
+    })
+  }
   const algorithms = [...(jwt?.algorithms ?? ['ES256', 'EdDSA', 'RS256'])]
 
   async function verifyJwt(token: string): Promise<Caller> {
@@ -95,12 +117,14 @@ export function createAuthenticator(config: AuthConfig) {
         issuer: jwt.issuer,
         audience: jwt.audience,
         algorithms,
-        requiredClaims: ['exp'],
+        typ: jwt.typ,
+        maxTokenAge: jwt.maxTokenAgeSeconds,
+        currentDate: new Date(now()),
+        requiredClaims: jwt.maxTokenAgeSeconds === undefined ? ['exp'] : ['exp', 'iat'],
       })
-      const tenant = payload[jwt.tenantClaim ?? 'tenant']
-      if (typeof tenant !== 'string' || tenant === '')
-        throw new ProxyError('ERR_TOKEN_NO_TENANT', 'token names no tenant')
-      const roles = payload[jwt.rolesClaim ?? 'roles']
+      const tenant = claim(payload, jwt.tenantClaim ?? 'tenant')
+      if (!isName(tenant)) throw new ProxyError('ERR_TOKEN_NO_TENANT', 'token names no tenant, or not a valid name')
+      const roles = claim(payload, jwt.rolesClaim ?? 'roles')
       const roleList = typeof roles === 'string' ? roles.split(' ') : Array.isArray(roles) ? roles : []
       const admin = jwt.keyAdminRole !== undefined && roleList.includes(jwt.keyAdminRole)
       return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin }
@@ -108,11 +132,12 @@ export function createAuthenticator(config: AuthConfig) {
       if (err instanceof ProxyError) throw err
       if (err instanceof joseErrors.JWTExpired) throw new ProxyError('ERR_TOKEN_EXPIRED', 'token has expired')
       if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        if (err.claim === 'typ') throw new ProxyError('ERR_TOKEN_TYPE', 'token is not of the accepted type')
         if (err.claim === 'aud') throw new ProxyError('ERR_TOKEN_AUDIENCE', 'token is for another audience')
         if (err.claim === 'iss') throw new ProxyError('ERR_TOKEN_ISSUER', 'token is from another issuer')
         throw new ProxyError('ERR_TOKEN_INVALID', `token claim "${err.claim}" is invalid`)
       }
-      if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+      if (err instanceof joseErrors.JWSSignatureVerificationFailed || err instanceof joseErrors.JWKSNoMatchingKey)
         throw new ProxyError('ERR_TOKEN_SIGNATURE', 'token signature is invalid')
       if (err instanceof joseErrors.JOSEAlgNotAllowed)
         throw new ProxyError('ERR_TOKEN_ALG_UNSUPPORTED', 'token algorithm is not accepted')
@@ -157,16 +182,15 @@ export function createAuthenticator(config: AuthConfig) {
 }
 
 /** The tenant a request acts for: the JWT's, or the one named in the body among the API key's tenants. */
-export function tenantFor(caller: Caller, requested: unknown): string {
-  if (requested !== undefined && typeof requested !== 'string')
-    throw new ProxyError('ERR_BAD_REQUEST', '"tenant" must be a string')
-  if (caller.tenants !== '*' && caller.tenants.length === 1 && requested === undefined) return caller.tenants[0]!
-  if (requested === undefined)
+export function tenantFor(caller: Caller, requested: unknown, field = '"tenant"'): string {
+  const name = requested === undefined ? undefined : checkName(requested, field)
+  if (caller.tenants !== '*' && caller.tenants.length === 1 && name === undefined) return caller.tenants[0]!
+  if (name === undefined)
     throw new ProxyError('ERR_BAD_REQUEST', 'this credential serves several tenants: name one in "tenant"')
-  if (caller.tenants !== '*' && !caller.tenants.includes(requested)) {
-    throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to act for tenant "${requested}"`)
+  if (caller.tenants !== '*' && !caller.tenants.includes(name)) {
+    throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to act for tenant "${name}"`)
   }
-  return requested
+  return name
 }
 
 export { sha256Hex }

@@ -6,6 +6,7 @@
  */
 import type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
 import { ConfigError } from './errors.ts'
+import { isName, NAME_RULE } from './names.ts'
 
 export interface ProxyConfig {
   readonly host: string
@@ -22,6 +23,14 @@ export interface ProxyConfig {
   readonly minDeletionDays: number
   readonly maxBodyBytes: number
   readonly maxBatch: number
+  /** Most versions of one key; one rotation more is refused (`ERR_KEY_VERSION_LIMIT`). */
+  readonly maxKeyVersions: number
+  /** Time allowed for a request's headers, in ms (Node's `headersTimeout`). */
+  readonly headersTimeoutMs: number
+  /** Time allowed for a whole request, headers and body, in ms (Node's `requestTimeout`). */
+  readonly requestTimeoutMs: number
+  /** Most open connections; past it new connections are dropped (Node's `maxConnections`). */
+  readonly maxConnections: number
 }
 
 const DEFAULTS: ProxyConfig = {
@@ -35,6 +44,10 @@ const DEFAULTS: ProxyConfig = {
   minDeletionDays: 7,
   maxBodyBytes: 1 << 20,
   maxBatch: 1000,
+  maxKeyVersions: 100,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
 }
 
 function check(cond: unknown, setting: string, expected: string): asserts cond {
@@ -42,6 +55,9 @@ function check(cond: unknown, setting: string, expected: string): asserts cond {
 }
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
+const isNameArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isName)
+const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
+  Number.isInteger(v) && (v as number) >= min && (v as number) <= max
 const hex64 = /^[0-9a-f]{64}$/i
 
 /** Merges file settings and environment over the defaults, and validates the result. */
@@ -62,14 +78,17 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
     'rootKey',
     '32 bytes in base64url (43 characters)',
   )
-  check(isStringArray(c.tenants), 'tenants', 'an array of tenant names')
+  check(isNameArray(c.tenants), 'tenants', `an array of tenant names (${NAME_RULE})`)
   check(isStringArray(c.corsOrigins), 'corsOrigins', 'an array of origins')
   check(Array.isArray(c.apiKeys), 'apiKeys', 'an array')
   for (const [i, k] of c.apiKeys.entries()) {
     check(
-      typeof k?.id === 'string' && hex64.test(k.sha256) && isStringArray(k.tenants),
+      typeof k?.id === 'string' &&
+        hex64.test(k.sha256) &&
+        Array.isArray(k.tenants) &&
+        k.tenants.every((t: unknown) => t === '*' || isName(t)),
       `apiKeys[${i}]`,
-      '{ id, sha256 (hex), tenants: [...] }',
+      `{ id, sha256 (hex), tenants: ["*"] or tenant names (${NAME_RULE}) }`,
     )
   }
   check(Array.isArray(c.adminKeys), 'adminKeys', 'an array')
@@ -84,12 +103,20 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
       'jwt',
       'to have "jwks" ({ keys: [...] }) or "jwksUrl"',
     )
-    for (const name of ['keyAdminRole', 'rolesClaim', 'tenantClaim'] as const) {
+    for (const name of ['keyAdminRole', 'rolesClaim', 'tenantClaim', 'typ'] as const) {
       check(
         j[name] === undefined || (typeof j[name] === 'string' && j[name] !== ''),
         `jwt.${name}`,
         'a non-empty string',
       )
+    }
+    check(
+      j.maxTokenAgeSeconds === undefined || isInt(j.maxTokenAgeSeconds, 1),
+      'jwt.maxTokenAgeSeconds',
+      'a whole number of seconds, at least 1',
+    )
+    for (const name of ['jwksMaxAgeMs', 'jwksMaxStaleMs', 'jwksRetryMs'] as const) {
+      check(j[name] === undefined || isInt(j[name], 0), `jwt.${name}`, 'a whole number of milliseconds, at least 0')
     }
   }
   check(
@@ -103,6 +130,14 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
     'maxBatch',
     'an integer from 1 to 10000',
   )
+  check(isInt(c.maxKeyVersions, 1, 10000), 'maxKeyVersions', 'an integer from 1 to 10000')
+  check(isInt(c.headersTimeoutMs, 100), 'headersTimeoutMs', 'a whole number of milliseconds, at least 100')
+  check(
+    isInt(c.requestTimeoutMs, c.headersTimeoutMs),
+    'requestTimeoutMs',
+    'a whole number of milliseconds, at least headersTimeoutMs',
+  )
+  check(isInt(c.maxConnections, 1), 'maxConnections', 'an integer of at least 1')
   return c
 }
 

@@ -1,10 +1,10 @@
 // Node entry: `npm run proxy` (after a build: Node 20 cannot run TypeScript).
-import { serve } from '@hono/node-server'
+import { serveNode } from './node-server.ts'
 import { startup } from './startup.ts'
 
 startup(process.argv, process.env)
   .then(({ app, config, where }) => {
-    const server = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, (info) => {
+    const server = serveNode(app, config, (info) => {
       console.log(`envelope key proxy listening on http://${config.host}:${info.port}`)
       console.log(where)
     })

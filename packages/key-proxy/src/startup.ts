@@ -1,17 +1,32 @@
 // Startup shared by the runtime entries: configuration, data folder, root and admin keys, the KMS, the tenants
 // to create, the audit file, and the app. The serve-*.ts files only bind `app.fetch` to a socket.
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { createApp, DEFAULT_KEY } from './app.ts'
+import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
 import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { LocalKms } from './kms/local-kms.ts'
 
-/** Reads a secret file, or makes it (0600) with `make()` on first start. */
+/**
+ * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
+ * then linked, so two starts at once agree on one secret and neither reads half of it.
+ */
 function secretFile(path: string, make: () => string): string {
-  if (!existsSync(path)) writeFileSync(path, `${make()}\n`, { mode: 0o600, flag: 'wx' })
+  if (!existsSync(path)) {
+    const mine = `${path}.${randomUUID()}.new`
+    writeFileSync(mine, `${make()}\n`, { mode: 0o600, flag: 'wx' })
+    try {
+      linkSync(mine, path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    } finally {
+      unlinkSync(mine)
+    }
+  }
   chmodSync(path, 0o600)
   return readFileSync(path, 'utf8').trim()
 }
@@ -48,19 +63,22 @@ export async function startup(argv: readonly string[], env: Record<string, strin
         },
       ]
 
-  const kms = new LocalKms({ file: `${dataDir}/keys.json`, rootKey, minDeletionDays: config.minDeletionDays })
+  // Locks the data folder: a second proxy on it stops here, naming this one (ERR_DATA_DIR_LOCKED).
+  const kms = new LocalKms({
+    file: `${dataDir}/keys.json`,
+    rootKey,
+    minDeletionDays: config.minDeletionDays,
+    maxKeyVersions: config.maxKeyVersions,
+  })
   for (const tenant of config.tenants) {
     await kms.createKey(tenant, DEFAULT_KEY).catch((err) => {
       if (err?.code !== 'ERR_KEY_EXISTS') throw err
     })
   }
-  const auditFd = openSync(`${dataDir}/audit.log`, 'a', 0o600)
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
-    // One append-only descriptor for the process; each line is one write, so lines never interleave, and the
-    // line is in the file before the response goes out.
-    audit: (line) => writeSync(auditFd, `${JSON.stringify(line)}\n`),
+    audit: openAuditFile(`${dataDir}/audit.log`),
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,

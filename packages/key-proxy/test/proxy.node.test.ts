@@ -35,8 +35,13 @@ async function token(
     .sign(options.key ?? signing)
 }
 
+const TENANT_OF: Record<string, string> = {
+  [KEYS.acme]: 'acme',
+  [KEYS.acmeNext]: 'acme',
+  [KEYS.globex]: 'globex',
+}
 const client = (apiKey: string, extra: Partial<Parameters<typeof createKeyProxyClient>[0]> = {}): KeyProxyClient =>
-  createKeyProxyClient({ baseUrl: proxy.url, apiKey, retries: 0, ...extra })
+  createKeyProxyClient({ baseUrl: proxy.url, apiKey, tenant: TENANT_OF[apiKey], retries: 0, ...extra })
 
 const last = (action: string) =>
   proxy
@@ -207,12 +212,14 @@ describe('data keys', () => {
 describe('batches and health', () => {
   test('batch-generate makes one DEK per item, each bound to its own context', async () => {
     const { privateKey, publicJwk } = await protocol.generateDeliveryKeyPair()
+    const nonce = protocol.newNonce()
     const r = await fetch(`${proxy.url}/v1/keys/batch-generate`, {
       method: 'POST',
       headers: { authorization: `ApiKey ${KEYS.acme}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         items: [{ context: { n: '1' } }, { context: { n: 2 } }, { context: { n: '3' } }],
         clientKey: publicJwk,
+        nonce,
       }),
     })
     const body = (await r.json()) as protocol.BatchGenerateResponseJson
@@ -223,9 +230,12 @@ describe('batches and health', () => {
       [2, '3'],
     ] as const) {
       const item = body.results[i] as { edek: protocol.EdekJson; wrappedDek: string }
-      const dek = await protocol.unwrapDelivered(item, kek)
-      expect(dek.extractable).toBe(false)
       const edek = protocol.edekFromJson(item.edek)!
+      const binding = { nonce: protocol.readNonce(nonce)!, tenant: 'acme', edek, context: { n } }
+      const dek = await protocol.unwrapDelivered(item, kek, binding)
+      expect(dek.extractable).toBe(false)
+      // Bound to its own item: the same DEK does not open as another item's.
+      await expect(protocol.unwrapDelivered(item, kek, { ...binding, context: { n: '2' } })).rejects.toThrow()
       const unwrapped = await client(KEYS.acme).unwrapDataKey([edek], { n })
       expect(unwrapped.algorithm.name).toBe('HKDF')
     }

@@ -9,6 +9,7 @@
 import { type EncryptionContext, encodeContext } from '@envelope/core'
 import { toBase64url } from '@envelope/fetch-client/protocol'
 import { CompactEncrypt, decodeProtectedHeader } from 'jose'
+import { isName } from '../names.ts'
 
 export interface EdekHeader {
   readonly tenant: string
@@ -18,17 +19,28 @@ export interface EdekHeader {
 }
 
 // The same context is hashed for the EDEK check and for the audit line of one request, and hot documents
-// repeat: a small memo saves a WebCrypto round trip each time. Bounded; cleared when full.
+// repeat: a small memo saves a WebCrypto round trip each time. Bounded by bytes, whatever the requests: only
+// encodings up to MEMO_ENTRY_BYTES are kept, and the memo is cleared when its keys reach MEMO_BYTES.
+const MEMO_ENTRY_BYTES = 1024
+const MEMO_BYTES = 1 << 20
 const hashes = new Map<string, Promise<string>>()
+let memoBytes = 0
 
+/** base64url SHA-256 of the canonical encoding of `context` (docs/format.md §4). */
 export function contextHash(context: EncryptionContext): Promise<string> {
   const encoded = encodeContext(context)
+  const digest = () => crypto.subtle.digest('SHA-256', encoded).then((d) => toBase64url(new Uint8Array(d)))
+  if (encoded.length > MEMO_ENTRY_BYTES) return digest()
   const key = toBase64url(encoded)
   let hash = hashes.get(key)
   if (!hash) {
-    if (hashes.size >= 4096) hashes.clear()
-    hash = crypto.subtle.digest('SHA-256', encoded).then((d) => toBase64url(new Uint8Array(d)))
+    if (memoBytes + key.length > MEMO_BYTES) {
+      hashes.clear()
+      memoBytes = 0
+    }
+    hash = digest()
     hashes.set(key, hash)
+    memoBytes += key.length
   }
   return hash
 }
@@ -61,6 +73,7 @@ export function readEdekHeader(jwe: string): EdekHeader | undefined {
     const h = decodeProtectedHeader(jwe)
     const m = typeof h.kid === 'string' ? /^([^/#]+)\/([^/#]+)#(\d{1,9})$/.exec(h.kid) : null
     if (!m || h.alg !== 'A256GCMKW' || h.enc !== 'A256GCM' || typeof h.ctx !== 'string') return undefined
+    if (!isName(m[1]) || !isName(m[2])) return undefined
     return { tenant: m[1]!, keyName: m[2]!, version: Number(m[3]), ctx: h.ctx }
   } catch {
     return undefined

@@ -1,0 +1,115 @@
+// What the proxy does when its disk is full, on a really full filesystem: the data folder is a small tmpfs
+// mounted for this test (CI runs as root; a machine where it cannot mount fails this test, it never skips).
+// Key use fails closed with ERR_AUDIT_UNAVAILABLE (no DEK leaves without its audit line), readiness says so,
+// nothing is left half written, and everything comes back once there is room again.
+import { execFileSync } from 'node:child_process'
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { decryptToString, encrypt, readHeader } from '@envelope/core'
+import { createKeyProxyClient } from '@envelope/fetch-client'
+import { edekToJson, generateDeliveryKeyPair } from '@envelope/fetch-client/protocol'
+import { afterAll, beforeAll, expect, test } from 'vitest'
+import { codeOf, hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
+
+const API_KEY = 'full-disk-key'
+const mountPoint = mkdtempSync(join(tmpdir(), 'envelope-full-disk-'))
+let mounted = false
+let proxy: RunningProxy | undefined
+
+beforeAll(async () => {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'tmpfs', mountPoint], { stdio: 'pipe' })
+  } catch (err) {
+    throw new Error(
+      `this test needs a real full filesystem and could not mount a tmpfs at ${mountPoint} (it must run as root): ${(err as Error).message}`,
+    )
+  }
+  mounted = true
+  proxy = await startProxy(
+    { tenants: ['acme'], apiKeys: [{ id: 'full', sha256: await hashKey(API_KEY), tenants: ['acme'] }] },
+    mountPoint,
+  )
+})
+
+afterAll(async () => {
+  await proxy?.stop()
+  if (mounted) execFileSync('umount', [mountPoint])
+  rmSync(mountPoint, { recursive: true, force: true })
+})
+
+/** Fills the filesystem to the last byte. */
+function fill(path: string): void {
+  const fd = openSync(path, 'w')
+  try {
+    for (const chunk of [Buffer.alloc(64 << 10), Buffer.alloc(1)]) {
+      try {
+        for (;;) writeSync(fd, chunk)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+}
+
+const call = async (path: string, body?: unknown, authorization = `ApiKey ${API_KEY}`) => {
+  const r = await fetch(`${proxy!.url}/v1${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const json = (await r.json()) as { error?: { code: string }; wrappedDek?: string; results?: unknown[] }
+  return { status: r.status, code: json.error?.code, json }
+}
+
+test('a full disk: key use fails closed with ERR_AUDIT_UNAVAILABLE, readiness reports it, and it recovers', async () => {
+  const client = createKeyProxyClient({ baseUrl: proxy!.url, apiKey: API_KEY, tenant: 'acme', retries: 0 })
+  const message = await encrypt('sealed before the disk filled', { provider: client, context: { doc: 'd' } })
+  const { publicJwk } = await generateDeliveryKeyPair()
+  const nonce = 'AAAAAAAAAAAAAAAAAAAAAA'
+  const filler = join(mountPoint, 'filler')
+  fill(filler)
+
+  // The key file cannot be written: the rotation is refused with a typed error and leaves no temp file.
+  const rotate = () => call('/admin/tenants/acme/keys/default/rotate', {}, `ApiKey ${proxy!.adminKey}`)
+  expect(await rotate()).toMatchObject({ status: 503, code: 'ERR_KMS_UNAVAILABLE' })
+  expect(readdirSync(mountPoint).filter((f) => f.endsWith('.tmp'))).toEqual([])
+
+  // Audit lines still fit in the last page of audit.log for a while; then they cannot be written.
+  let refused: Awaited<ReturnType<typeof call>> | undefined
+  for (let i = 0; i < 200 && !refused; i++) {
+    const r = await call('/keys/generate', { context: { i: String(i) }, clientKey: publicJwk, nonce })
+    if (r.status !== 200) refused = r
+  }
+  expect(refused).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+  expect(refused!.json.wrappedDek).toBeUndefined()
+
+  const edeks = readHeader(message).edeks.map(edekToJson)
+  expect(await call('/keys/generate', { context: {}, clientKey: publicJwk, nonce })).toMatchObject({
+    status: 503,
+    code: 'ERR_AUDIT_UNAVAILABLE',
+  })
+  const batch = await call('/keys/batch-unwrap', {
+    items: [{ edeks, context: { doc: 'd' } }],
+    clientKey: publicJwk,
+    nonce,
+  })
+  expect(batch).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+  expect(await codeOf(decryptToString(message, { provider: client }))).toBe('ERR_AUDIT_UNAVAILABLE')
+  expect(await rotate()).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+  expect(await call('/ready')).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+  expect(await call('/health')).toMatchObject({ status: 200 })
+
+  // Room again: ready, key use works, and the log says that lines were lost, with no torn line in it.
+  rmSync(filler)
+  expect(await call('/ready')).toMatchObject({ status: 200 })
+  expect(await decryptToString(message, { provider: client })).toBe('sealed before the disk filled')
+  expect(await rotate()).toMatchObject({ status: 200 })
+  const lines = proxy!.auditLines() // each line parses
+  const resumed = lines.find((l) => l.action === 'audit.resumed')
+  expect(resumed).toMatchObject({ outcome: 'ok', lost: expect.any(Number) })
+  expect(resumed!.lost as number).toBeGreaterThanOrEqual(5)
+  expect(lines.at(-1)).toMatchObject({ action: 'admin.rotate', outcome: 'ok' })
+})
