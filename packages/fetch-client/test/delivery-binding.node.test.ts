@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { codeOf, hashKey, type RunningProxy, startProxy } from '../../key-proxy/test/proxy-process.ts'
 import { createKeyProxyClient, type KeyProxyClientOptions } from '../src/index.ts'
-import { edekToJson } from '../src/protocol.ts'
+import { createDelivery, edekToJson, importDeliveryPublicKey, readNonce } from '../src/protocol.ts'
 
 const KEYS = { acme: 'binding-acme', globex: 'binding-globex' }
 let proxy: RunningProxy
@@ -18,11 +18,9 @@ let front: Server
 let frontUrl: string
 let signing: CryptoKey
 /** Rewrites each request on its way to the proxy (path, headers, JSON body), or answers it itself. */
-let attack: (r: {
-  path: string
-  authorization: string
-  body: Record<string, unknown>
-}) => { answer: string } | undefined = () => {}
+type Answer = { answer: string } | undefined
+let attack: (r: { path: string; authorization: string; body: Record<string, unknown> }) => Answer | Promise<Answer> =
+  () => undefined
 const answers: string[] = []
 
 beforeAll(async () => {
@@ -48,7 +46,7 @@ beforeAll(async () => {
       authorization: req.headers.authorization ?? '',
       body: chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {},
     }
-    const own = attack(r)
+    const own = await attack(r)
     let text: string
     let status = 200
     if (own) text = own.answer
@@ -130,6 +128,25 @@ test('an earlier answer replayed for a new request is refused (a DEK is never ha
   const earlier = answers.at(-1)!
   attack = () => ({ answer: earlier })
   expect(await codeOf(client.generateDataKey({ doc: 'r' }))).toBe('ERR_PROXY_PROTOCOL')
+})
+
+test('an answer that binds everything but names another tenant’s EDEK is refused (the client checks the key id)', async () => {
+  // A forger holding the client's public key and nonce makes a perfectly bound delivery for tenant acme, of a
+  // DEK under an EDEK that is globex's: only the client's own check of the EDEK's key id stops it.
+  const globexClient = createKeyProxyClient({ baseUrl: proxy.url, apiKey: KEYS.globex, tenant: 'globex' })
+  const globexEdek = readHeader(await encrypt('x', { provider: globexClient })).edeks[0]!
+  attack = async (r) => {
+    const delivery = await createDelivery((await importDeliveryPublicKey(r.body.clientKey))!)
+    const binding = {
+      nonce: readNonce(r.body.nonce)!,
+      tenant: 'acme',
+      edek: globexEdek,
+      context: r.body.context as Record<string, string>,
+    }
+    const wrapped = await delivery.wrap(crypto.getRandomValues(new Uint8Array(32)), binding)
+    return { answer: JSON.stringify({ epk: delivery.epk, tenant: 'acme', edek: edekToJson(globexEdek), ...wrapped }) }
+  }
+  expect(await codeOf(acmeClient().generateDataKey({ doc: 'f' }))).toBe('ERR_PROXY_PROTOCOL')
 })
 
 test('a client names the tenant it acts for: an API key without "tenant" is refused up front', () => {

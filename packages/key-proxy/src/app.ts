@@ -9,7 +9,6 @@
  */
 import { type EncryptionContext, EnvelopeError, encodeContext } from '@envelope/core'
 import {
-  createDelivery,
   DATA_KEY,
   deliveryPublicJwk,
   edekFromJson,
@@ -23,6 +22,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { type AuditLine, AuditLog, type AuditSink } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
+import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
 import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
@@ -45,7 +45,7 @@ export interface AppOptions {
 export const DEFAULT_KEY = DATA_KEY
 
 type Vars = { Variables: { requestId: string; audited?: boolean; who?: Caller } }
-type Delivery = Awaited<ReturnType<typeof createDelivery>>
+type Delivery = ProxyDelivery
 
 function context(value: unknown): EncryptionContext {
   try {
@@ -195,7 +195,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     const made = (async () => {
       const key = await importDeliveryPublicKey(jwk)
       if (!key) throw new ProxyError('ERR_BAD_REQUEST', '"clientKey" must be a P-256 public JWK')
-      return createDelivery(key)
+      return createNodeDelivery(key)
     })()
     if (deliveries.size >= 1000) deliveries.clear()
     deliveries.set(id, { made: Date.now(), uses: 1, delivery: made })

@@ -11,15 +11,20 @@ export function openAuditFile(path: string): AuditSink {
   const fd = openSync(path, 'a', 0o600)
   let size = fstatSync(fd).size
   return (line) => {
-    const bytes = Buffer.from(`${JSON.stringify(line)}\n`)
+    const text = `${JSON.stringify(line)}\n`
+    const length = Buffer.byteLength(text)
     try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
+      let at = writeSync(fd, text)
+      if (at < length) {
+        const bytes = Buffer.from(text) // a short write (the disk filling up): the rest, or a throw
+        while (at < length) at += writeSync(fd, bytes, at)
+      }
     } catch (err) {
       try {
         ftruncateSync(fd, size)
       } catch {}
       throw err
     }
-    size += bytes.length
+    size += length
   }
 }

@@ -40,6 +40,7 @@ function bound(value: string): string {
 
 /** The line with every string field bounded. */
 export function boundLine(line: AuditLine): AuditLine {
+  if (!Object.values(line).some((v) => typeof v === 'string' && v.length > MAX_AUDIT_FIELD)) return line
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(line)) out[k] = typeof v === 'string' ? bound(v) : v
   return out as unknown as AuditLine
