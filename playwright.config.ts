@@ -1,6 +1,10 @@
+import { register } from 'node:module'
 import { defineConfig } from '@playwright/test'
 
 import { chromiumArgs, chromiumPath } from './scripts/lib/chromium.mjs'
+
+// Specs import workspace packages in Node too: resolve them to their sources, never to a dist/.
+register('./scripts/lib/source-condition-hook.mjs', import.meta.url)
 
 /** Servers Playwright starts before any spec (and reuses locally). Packages add theirs here. */
 const webServers = [

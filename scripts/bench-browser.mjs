@@ -16,6 +16,7 @@ import { build } from 'rolldown'
 import { startStorage } from './demo-storage.mjs'
 import { chromiumArgs, chromiumPath } from './lib/chromium.mjs'
 import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
+import { sourceResolve } from './lib/source-condition.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const json = process.argv.includes('--json')
@@ -34,13 +35,21 @@ await build({
   input: entry,
   output: { file: `${out}/page.js`, format: 'esm' },
   platform: 'browser',
+  resolve: sourceResolve('browser'),
   logLevel: 'silent',
 })
-await build({ input: entry, output: { file: `${out}/node.mjs`, format: 'esm' }, platform: 'node', logLevel: 'silent' })
+await build({
+  input: entry,
+  output: { file: `${out}/node.mjs`, format: 'esm' },
+  platform: 'node',
+  resolve: sourceResolve('node'),
+  logLevel: 'silent',
+})
 await build({
   input: `${root}demo/src/seal-worker.ts`,
   output: { file: `${out}/seal-worker.js`, format: 'esm' },
   platform: 'browser',
+  resolve: sourceResolve('browser'),
   logLevel: 'silent',
 })
 writeFileSync(

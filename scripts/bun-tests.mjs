@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { findFiles } from './find-files.mjs'
+import { SOURCE_CONDITION } from './lib/source-condition.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const report = '.ci-out/bun.xml'
@@ -15,6 +16,14 @@ const files = [
 
 mkdirSync(`${root}.ci-out`, { recursive: true })
 rmSync(`${root}${report}`, { force: true })
-const args = ['bun', 'test', '--reporter=junit', `--reporter-outfile=${report}`, ...process.argv.slice(2), ...files]
+const args = [
+  'bun',
+  'test',
+  `--conditions=${SOURCE_CONDITION}`,
+  '--reporter=junit',
+  `--reporter-outfile=${report}`,
+  ...process.argv.slice(2),
+  ...files,
+]
 const run = spawnSync('npx', args, { cwd: root, stdio: 'inherit' })
 process.exit(run.status ?? 1)

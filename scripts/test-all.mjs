@@ -37,6 +37,7 @@ const steps = [
       [
         'deno',
         'test',
+        '--conditions=@envelope/source',
         '--allow-read',
         '--junit-path=.ci-out/deno-interop.xml',
         'tests/runtimes/interop/browser-to-deno.deno.ts',

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { build } from 'rolldown'
+import { sourceResolve } from './lib/source-condition.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const marker = 'ENVELOPE_WORKERD_RESULTS '
@@ -17,6 +18,7 @@ await build({
   cwd: root,
   input: 'tests/runtimes/workerd/worker.ts',
   platform: 'browser',
+  resolve: sourceResolve('browser'),
   logLevel: 'warn',
   output: { file: '.ci-out/workerd/worker.js', format: 'esm' },
 })

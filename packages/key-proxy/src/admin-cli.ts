@@ -1,4 +1,5 @@
-// envelope-admin: key administration against a running proxy, with an admin API key.
+#!/usr/bin/env node
+// The `envelope-admin` bin: key administration against a running proxy, with an admin API key.
 import { readFileSync } from 'node:fs'
 import { isName, NAME_RULE } from './names.ts'
 

@@ -1,8 +1,20 @@
-// Node entry: `npm run proxy` (after a build: Node 20 cannot run TypeScript).
+#!/usr/bin/env node
+// Node entry and the `envelope-proxy` bin (`npm run proxy` in this repository; Node 20 cannot run TypeScript, so
+// that builds first). Also runs under Bun and Deno, through their Node compatibility.
+import { readFileSync } from 'node:fs'
 import { serveNode } from './node-server.ts'
+import { parseProxyCommand } from './proxy-cli.ts'
 import { startup } from './startup.ts'
 
-startup(process.argv, process.env)
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+const command = parseProxyCommand(process.argv.slice(2), process.env, version)
+if (command.kind === 'exit') {
+  if (command.stdout) console.log(command.stdout)
+  if (command.stderr) console.error(command.stderr)
+  process.exit(command.code)
+}
+
+startup(command.argv, command.env)
   .then(({ app, config, where }) => {
     const server = serveNode(app, config, (info) => {
       console.log(`envelope key proxy listening on http://${config.host}:${info.port}`)
