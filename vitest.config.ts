@@ -5,14 +5,14 @@ import './tests/runtimes/node/node20-polyfills.ts'
 // One Vitest project per environment; the portable suites run in `node` together with every package's
 // Node-only tests (`packages/<pkg>/test/**/*.node.test.ts`).
 export default defineConfig({
-  // Workspace packages resolve to their sources (the `@envelope/source` export condition), never to a dist/.
-  resolve: { conditions: ['@envelope/source', ...defaultClientConditions] },
-  ssr: { resolve: { conditions: ['@envelope/source', ...defaultServerConditions] } },
   test: {
     reporters: ['json', 'default'],
     outputFile: { json: '.ci-out/vitest.json' },
     projects: [
       {
+        // Workspace packages resolve to their sources (the `@envelope/source` export condition), never to a dist/.
+        resolve: { conditions: ['@envelope/source', ...defaultClientConditions] },
+        ssr: { resolve: { conditions: ['@envelope/source', ...defaultServerConditions] } },
         test: {
           name: 'node',
           environment: 'node',
