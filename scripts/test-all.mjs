@@ -1,6 +1,7 @@
 // `npm test`: typecheck, lint, then the tests in every runtime (Node, Deno, Bun, workerd, Chromium, Firefox),
-// then the Deno side of the browser interop check. Every step runs even if an earlier one failed. Counts come
-// from each runner's report in .ci-out/ (not from its console summary); typecheck and lint count as one test each.
+// then the Deno side of the browser interop check, then the build and the package tests (test:packages). Every
+// step runs even if an earlier one failed. Counts come from each runner's report in .ci-out/ (not from its console
+// summary); typecheck, lint and build count as one test each.
 // A runner that exits non-zero without a report, or without any failing test in it, counts as one failure.
 // Prints a per-runner table and, alone on the last line, `N passed, N failed`; exits non-zero on any failure.
 import { spawn } from 'node:child_process'
@@ -44,6 +45,14 @@ const steps = [
       ],
     ],
     report: 'deno-interop.xml',
+    count: countJunit,
+  },
+  // The packages as published: built (one command), packed, installed in a fresh project and checked there.
+  { name: 'build', cmd: npmRun('build') },
+  {
+    name: 'packages',
+    cmd: ['node', ['scripts/test-packages.mjs', '--no-build']],
+    report: 'packages.xml',
     count: countJunit,
   },
 ]

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// The `envelope-admin` bin: key administration against a running proxy, with an admin API key.
+// The `envelope-admin` bin: key administration against a running proxy, with an admin API key; and, offline,
+// new service API keys with the entry the proxy's configuration needs.
+import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isName, NAME_RULE } from './names.ts'
 
@@ -13,6 +15,8 @@ commands:
   schedule-deletion   schedule crypto-shredding after --days N (default 30)
   cancel-deletion     cancel a scheduled deletion (the key stays disabled)
   destroy             erase the key's material once its waiting period is over
+  new-api-key         offline: print a new service API key for the tenant and its "apiKeys" entry for the
+                      proxy's configuration (only the SHA-256 goes there; --id NAME, default <tenant>-service)
 
 options:
   --key NAME          key name (default: default)
@@ -41,7 +45,19 @@ const key = flag('--key') ?? 'default'
 const url = (flag('--url') ?? process.env.ENVELOPE_PROXY_URL ?? 'http://127.0.0.1:7777').replace(/\/+$/, '')
 const keyFile = flag('--admin-key-file') ?? `${process.env.ENVELOPE_DATA_DIR ?? '.envelope-data'}/admin.key`
 const days = flag('--days')
+const keyId = flag('--id')
 const [command, tenant] = args
+if (command === 'new-api-key' && tenant) {
+  const apiKey = randomBytes(32).toString('base64url')
+  const entry = {
+    id: keyId ?? `${tenant}-service`,
+    sha256: createHash('sha256').update(apiKey).digest('hex'),
+    tenants: [tenant],
+  }
+  console.log(`key:    ${apiKey}   (the service's credential: keep it secret, it is stored nowhere)`)
+  console.log(`config: ${JSON.stringify(entry)}   (add it to "apiKeys" in the proxy's configuration file)`)
+  process.exit(0)
+}
 const commands = [
   'create',
   'describe',
