@@ -6,7 +6,14 @@ import { compareBytes, fromUtf8, isWellFormed, Reader, utf8, Writer } from './by
 import { InvalidArgumentError, LimitExceededError, MalformedError } from './errors.ts'
 import type { Bytes, EncryptionContext } from './key-provider.ts'
 
-/** Largest encoded context, in bytes (the header stores its length in 16 bits). */
+/**
+ * Largest encoded context, in bytes (the header stores its length in 16 bits).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeContext(context) // at most MAX_CONTEXT_BYTES long, or it throws LimitExceededError
+ * ```
+ */
 export const MAX_CONTEXT_BYTES = 0xffff
 
 /**
@@ -47,7 +54,16 @@ export function encodeContext(context: EncryptionContext = {}): Bytes {
   return w.finish()
 }
 
-/** Parses a canonical context encoding; anything non-canonical is malformed (one context, one encoding). */
+/**
+ * Parses a canonical context encoding; anything non-canonical is malformed (one context, one encoding).
+ *
+ * @example
+ * ```ts
+ * const context = decodeContext(encodeContext({ tenant: 'acme' })) // { tenant: 'acme' }
+ * ```
+ * @throws {MalformedError} the bytes are not a canonical context encoding (unsorted, duplicated, trailing bytes,
+ * invalid UTF-8).
+ */
 export function decodeContext(bytes: Uint8Array): EncryptionContext {
   const r = new Reader(bytes, () => {
     throw new MalformedError('encryption context is malformed')

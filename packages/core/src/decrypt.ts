@@ -108,7 +108,17 @@ export async function decryptToString(message: Uint8Array, options: DecryptOptio
   }
 }
 
-/** A decrypting `TransformStream` that also tells the message's header once it has been read and checked. */
+/**
+ * A decrypting `TransformStream` that also tells the message's header once it has been read and checked.
+ *
+ * @example
+ * ```ts
+ * const stream = decryptStream({ provider })
+ * const done = response.body!.pipeThrough(stream).pipeTo(fileWritable)
+ * const { context } = await stream.header // checked before any plaintext is released
+ * await done
+ * ```
+ */
 export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
   /** Resolves after the header was parsed, the context checked and the key commitment verified. */
   readonly header: Promise<MessageHeader>

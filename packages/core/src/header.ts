@@ -23,16 +23,55 @@ export const SUITE_AES256GCM_HKDFSHA256_COMMIT = 0x0001
 export const MESSAGE_ID_BYTES = 32
 export const COMMITMENT_BYTES = 32
 export const TAG_BYTES = 16
+/**
+ * Smallest frame size a message may declare, in bytes.
+ *
+ * @example
+ * ```ts
+ * await encrypt(data, { provider, frameSize: MIN_FRAME_SIZE }) // the smallest frames (many tags)
+ * ```
+ */
 export const MIN_FRAME_SIZE = 64
+/**
+ * Largest frame size a message may declare (16 MiB); also the default `maxFrameSize` of readers.
+ *
+ * @example
+ * ```ts
+ * await encrypt(data, { provider, frameSize: MAX_FRAME_SIZE })
+ * ```
+ */
 export const MAX_FRAME_SIZE = 1 << 24 // 16 MiB
+/**
+ * Most EDEKs the format allows in one message (255).
+ *
+ * @example
+ * ```ts
+ * await decrypt(message, { provider, maxEdeks: MAX_EDEKS }) // accept anything the format allows
+ * ```
+ */
 export const MAX_EDEKS = 255
+/**
+ * Most EDEKs a reader accepts unless told otherwise (8): a bound on work for untrusted input.
+ *
+ * @example
+ * ```ts
+ * readHeader(message, { maxEdeks: DEFAULT_MAX_EDEKS })
+ * ```
+ */
 export const DEFAULT_MAX_EDEKS = 8
 export const MAX_EDEK_BYTES = 8192
 export const MAX_KEY_ID_BYTES = 1024
 /** magic 4, version 1, suite 2, frame size 4: the authenticated, fixed-size start of every header. */
 export const PREAMBLE_BYTES = 11
 
-/** A parsed header. The body (frames) starts at `headerLength`. */
+/**
+ * A parsed header. The body (frames) starts at `headerLength`.
+ *
+ * @example
+ * ```ts
+ * const { context, edeks, frameSize, headerLength } = readHeader(message)
+ * ```
+ */
 export interface MessageHeader {
   readonly version: number
   readonly suite: number
@@ -46,7 +85,14 @@ export interface MessageHeader {
   readonly headerLength: number
 }
 
-/** Limits a reader enforces on untrusted headers. */
+/**
+ * Limits a reader enforces on untrusted headers.
+ *
+ * @example
+ * ```ts
+ * await decrypt(message, { provider, maxEdeks: 2, maxFrameSize: 1 << 20 })
+ * ```
+ */
 export interface HeaderLimits {
   /** Most EDEKs accepted in one message (default 8, at most 255). */
   readonly maxEdeks?: number

@@ -10,7 +10,7 @@
  * const message = await encrypt('hello', { provider, context: { tenant: 'acme' } })
  * const text = await decryptToString(message, { provider, expectedContext: { tenant: 'acme' } })
  * ```
- * @module
+ * @module @envelope/core
  */
 export { decodeContext, encodeContext, MAX_CONTEXT_BYTES } from './context.ts'
 export { type DecryptStream, decrypt, decryptStream, decryptToString } from './decrypt.ts'

@@ -17,6 +17,14 @@ import type {
   UnwrapResult,
 } from './key-provider.ts'
 
+/**
+ * Options of {@link createLocalKeyProvider}.
+ *
+ * @example
+ * ```ts
+ * const provider = await createLocalKeyProvider({ kek: kekBytes, keyId: 'app-kek', keyVersion: '2' })
+ * ```
+ */
 export interface LocalKeyProviderOptions {
   /** The KEK: 32 raw bytes (imported non-extractable, the array is not kept) or an AES-GCM 256 `CryptoKey`. */
   readonly kek: Uint8Array | CryptoKey

@@ -29,6 +29,11 @@ import { checkDek, deriveCheckedMessageKey, deriveMessageKey } from './message-k
  * Plaintext bytes per frame unless the caller picks another size. 128 KiB is the sweet spot of one WebCrypto
  * AES-GCM call in Chromium (larger calls run at half the speed there) and, with several frames in flight,
  * close to one-shot 1 MiB calls in Node, where each call has a fixed cost (docs/benchmarks.md).
+ *
+ * @example
+ * ```ts
+ * await encrypt(data, { provider, frameSize: DEFAULT_FRAME_SIZE * 4 }) // 512 KiB frames
+ * ```
  */
 export const DEFAULT_FRAME_SIZE = 128 * 1024
 /** Frames handed to WebCrypto at once by the streaming and one-shot paths (output stays in order). */
@@ -40,6 +45,14 @@ export const FRAMES_IN_FLIGHT = 8
  */
 export const OUTPUT_QUEUE: QueuingStrategy<Uint8Array> = { highWaterMark: FRAMES_IN_FLIGHT }
 
+/**
+ * Options of {@link encrypt} and {@link encryptStream}.
+ *
+ * @example
+ * ```ts
+ * const options: EncryptOptions = { provider, context: { tenant: 'acme' }, frameSize: 64 * 1024, signal }
+ * ```
+ */
 export interface EncryptOptions {
   /** Makes the data key (a local KEK, the key proxy client, a cache in front of either). */
   readonly provider: KeyProvider
@@ -56,6 +69,14 @@ export interface EncryptOptions {
   readonly plaintextLength?: number
 }
 
+/**
+ * Options of {@link decrypt}, {@link decryptToString} and {@link decryptStream}.
+ *
+ * @example
+ * ```ts
+ * const options: DecryptOptions = { provider, expectedContext: { tenant: 'acme' }, maxEdeks: 2, signal }
+ * ```
+ */
 export interface DecryptOptions extends HeaderLimits {
   /** Unwraps the message's EDEK. */
   readonly provider: KeyProvider

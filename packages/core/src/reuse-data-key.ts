@@ -9,7 +9,14 @@ import { encodeContext } from './context.ts'
 import { AbortedError, InvalidArgumentError } from './errors.ts'
 import type { DataKey, EncryptionContext, GenerateOptions, KeyProvider } from './key-provider.ts'
 
-/** Options of {@link withDataKeyReuse}. */
+/**
+ * Options of {@link withDataKeyReuse}.
+ *
+ * @example
+ * ```ts
+ * const provider = withDataKeyReuse(proxyClient, { maxAgeMs: 60_000, maxMessages: 1000, maxBytes: 2 ** 30 })
+ * ```
+ */
 export interface DataKeyReuseOptions {
   /** How long one DEK is handed out after it was made, in ms. Required: a positive integer. */
   readonly maxAgeMs: number
@@ -28,7 +35,16 @@ export interface DataKeyReuseOptions {
   readonly now?: () => number
 }
 
-/** A provider returned by {@link withDataKeyReuse}. */
+/**
+ * A provider returned by {@link withDataKeyReuse}.
+ *
+ * @example
+ * ```ts
+ * const provider: ReusingKeyProvider = withDataKeyReuse(proxyClient, { maxAgeMs: 60_000, maxMessages: 100 })
+ * await encrypt('a', { provider, context }) // one request to the proxy
+ * await encrypt('b', { provider, context }) // the same data key, no request
+ * ```
+ */
 export interface ReusingKeyProvider extends KeyProvider {
   /** Forgets every reusable DEK (on logout, or when a key is rotated): the next encrypt makes a fresh one. */
   clear(): void

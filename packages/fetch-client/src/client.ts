@@ -38,6 +38,19 @@ import {
   unwrapDelivered,
 } from './protocol.ts'
 
+/**
+ * Options of {@link createKeyProxyClient}: where the proxy is, how to authenticate, timeouts, retries, batching, a cache.
+ *
+ * @example
+ * ```ts
+ * const options: KeyProxyClientOptions = {
+ *   baseUrl: 'https://keys.example.com',
+ *   getToken: ({ refresh }) => session.token({ refresh }),
+ *   timeoutMs: 3000,
+ *   retries: 1,
+ * }
+ * ```
+ */
 export interface KeyProxyClientOptions {
   /** The proxy's base URL, e.g. `http://127.0.0.1:7777`. */
   readonly baseUrl: string
@@ -81,7 +94,17 @@ export interface KeyProxyClientOptions {
   }
 }
 
-/** The client: a KeyProvider plus the proxy's other operations. */
+/**
+ * The client: a KeyProvider plus the proxy's other operations.
+ *
+ * @example
+ * ```ts
+ * const client: KeyProxyClient = createKeyProxyClient({ baseUrl, apiKey })
+ * await client.health() // { status: 'ok' }
+ * const moved = await client.rekey(readHeader(message).edeks, context, { toTenant: 'globex' })
+ * const rekeyed = replaceEdeks(message, [moved]) // same body, now opens for globex
+ * ```
+ */
 export interface KeyProxyClient extends KeyProvider {
   /** Rewraps EDEKs under the tenant's current key version, or for `toTenant`, without the DEK leaving the proxy. */
   rekey(

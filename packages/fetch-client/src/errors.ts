@@ -5,6 +5,17 @@ import { EnvelopeError } from '@envelope/core'
  * `ERR_TENANT_FORBIDDEN`, `ERR_KEY_DISABLED`; see docs/key-proxy-api.md), or one of the client's:
  * `ERR_PROXY_UNAVAILABLE` (network failure, or 5xx/429 after the last retry), `ERR_PROXY_TIMEOUT`,
  * `ERR_PROXY_PROTOCOL` (a response this client cannot read).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await decrypt(message, { provider: createKeyProxyClient({ baseUrl, getToken }) })
+ * } catch (err) {
+ *   if (err instanceof KeyProxyError && err.code === 'ERR_KEY_DISABLED') return showKeyDisabled(err.requestId)
+ *   if (isEnvelopeError(err, 'ERR_PROXY_UNAVAILABLE')) return showRetryLater()
+ *   throw err
+ * }
+ * ```
  */
 export class KeyProxyError extends EnvelopeError {
   /** HTTP status, when the proxy answered. */

@@ -20,6 +20,13 @@ function lengthPrefixed(parts: Uint8Array[], bytes: Uint8Array): void {
  * each EDEK in message order `u32 len ‖ providerId`, `u32 len ‖ keyId`, `u32 len ‖ keyVersion`,
  * `u32 len ‖ ciphertext`, and last `u32 len ‖ encodeContext(context)`. Every field is length-prefixed, so no two
  * different inputs share an encoding.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeCacheKeyInput(readHeader(message).edeks, { tenant: 'acme' }) // what dekCacheKey hashes
+ * ```
+ * @throws {InvalidArgumentError} `edeks` is empty or holds something that is not an EDEK; from
+ * {@link encodeContext}, an invalid context.
  */
 export function encodeCacheKeyInput(edeks: readonly Edek[], context: EncryptionContext): Bytes {
   if (!Array.isArray(edeks) || edeks.length === 0) throw new InvalidArgumentError('"edeks" expected a non-empty array')

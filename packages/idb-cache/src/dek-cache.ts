@@ -4,13 +4,28 @@
  */
 import { InvalidArgumentError } from '@envelope/core'
 
-/** A cached DEK and the time (on the cache's clock, in ms) after which it is never served again. */
+/**
+ * A cached DEK and the time (on the cache's clock, in ms) after which it is never served again.
+ *
+ * @example
+ * ```ts
+ * const entry = await cache.getEntry('acme', key)
+ * if (entry) console.log(`valid for ${entry.expiresAt - Date.now()} ms`)
+ * ```
+ */
 export interface CachedDek {
   readonly dek: CryptoKey
   readonly expiresAt: number
 }
 
-/** Options of {@link DekCache.set}. */
+/**
+ * Options of {@link DekCache.set}.
+ *
+ * @example
+ * ```ts
+ * await cache.set('acme', key, dek, { ttlMs: 60_000 }) // this entry for one minute only
+ * ```
+ */
 export interface DekCacheSetOptions {
   /** A shorter lifetime for this entry than the cache's `ttlMs` (never a longer one). */
   readonly ttlMs?: number
@@ -26,6 +41,15 @@ export interface DekCacheSetOptions {
  * - an entry is never returned at or after its `expiresAt`, whether or not a purge has run;
  * - at most `maxEntries` entries are kept; when full, the least recently used entry is evicted (expired ones first);
  * - extractable keys are refused (`ERR_INVALID_ARGUMENT`), so nothing stored can be read back as bytes.
+ *
+ * @example
+ * ```ts
+ * const cache: DekCache = await openDekCache({ maxEntries: 1000, ttlMs: 10 * 60_000 })
+ * const key = await dekCacheKey(edeks, context)
+ * const dek = (await cache.get('acme', key)) ?? (await provider.unwrapDataKey(edeks, context))
+ * await cache.set('acme', key, dek)
+ * await cache.clearPartition('acme') // on logout
+ * ```
  */
 export interface DekCache {
   /** `memory`, `indexeddb`, or `memory+indexeddb` (a memory tier in front of IndexedDB). */
@@ -50,7 +74,14 @@ export interface DekCache {
   close(): void
 }
 
-/** Options every backend takes. */
+/**
+ * Options every backend takes.
+ *
+ * @example
+ * ```ts
+ * const cache = createMemoryDekCache({ maxEntries: 500, ttlMs: 5 * 60_000, purgeIntervalMs: 30_000 })
+ * ```
+ */
 export interface DekCacheOptions {
   /** Most entries kept; the least recently used is evicted beyond it. A positive integer. */
   readonly maxEntries: number

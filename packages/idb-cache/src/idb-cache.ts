@@ -28,7 +28,14 @@ import {
 import { CacheUnavailableError } from './errors.ts'
 import { DEFAULT_DB_NAME, type DekCacheDB, SCHEMA_VERSION, STORE, type StoredDek } from './schema.ts'
 
-/** Options of {@link openIdbDekCache}. */
+/**
+ * Options of {@link openIdbDekCache}.
+ *
+ * @example
+ * ```ts
+ * const cache = await openIdbDekCache({ name: 'my-app-deks', maxEntries: 1000, ttlMs: 600_000, openTimeoutMs: 5000 })
+ * ```
+ */
 export interface IdbDekCacheOptions extends DekCacheOptions {
   /** Database name (default `envelope-dek-cache`); one per app, or per user profile if you prefer. */
   readonly name?: string

@@ -9,7 +9,7 @@
  * const cache = await openDekCache({ maxEntries: 1000, ttlMs: 10 * 60_000 })
  * const provider = withDekCache(createKeyProxyClient({ baseUrl, token }), cache, { partition: tenantId })
  * ```
- * @module
+ * @module @envelope/idb-cache
  */
 export { dekCacheKey, encodeCacheKeyInput } from './cache-key.ts'
 export type { CachedDek, DekCache, DekCacheOptions, DekCacheSetOptions } from './dek-cache.ts'

@@ -22,7 +22,15 @@ interface MemoryEntry {
   readonly expiresAt: number
 }
 
-/** Options of {@link createMemoryDekCache}. */
+/**
+ * Options of {@link createMemoryDekCache}.
+ *
+ * @example
+ * ```ts
+ * const options: MemoryDekCacheOptions = { maxEntries: 500, ttlMs: 5 * 60_000 }
+ * const cache = createMemoryDekCache(options)
+ * ```
+ */
 export type MemoryDekCacheOptions = DekCacheOptions
 
 // JSON of the pair: unambiguous for any two strings (a separator character could occur inside a partition).

@@ -15,7 +15,14 @@ import { type IdbDekCache, type IdbDekCacheOptions, openIdbBackend } from './idb
 import { createMemoryTier, type MemoryDekCache } from './memory-cache.ts'
 import { DEFAULT_DB_NAME } from './schema.ts'
 
-/** Options of {@link openDekCache}. */
+/**
+ * Options of {@link openDekCache}.
+ *
+ * @example
+ * ```ts
+ * const cache = await openDekCache({ maxEntries: 5000, memoryEntries: 200, ttlMs: 10 * 60_000 })
+ * ```
+ */
 export interface OpenDekCacheOptions extends IdbDekCacheOptions {
   /** Entries the memory tier keeps (default: `maxEntries`, at most 256). */
   readonly memoryEntries?: number

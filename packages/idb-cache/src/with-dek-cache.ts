@@ -1,7 +1,7 @@
 /**
  * A KeyProvider wrapper that answers unwraps from a {@link DekCache}: a hit never calls the inner provider, and
  * concurrent misses for the same EDEK make one inner call.
- * @module
+ * @module @envelope/idb-cache/with-dek-cache
  */
 import {
   type Edek,
@@ -18,7 +18,15 @@ import { dekCacheKey } from './cache-key.ts'
 import { type DekCache, MAX_ID_LENGTH } from './dek-cache.ts'
 import { SingleFlight } from './single-flight.ts'
 
-/** Options of {@link withDekCache}. */
+/**
+ * Options of {@link withDekCache}.
+ *
+ * @example
+ * ```ts
+ * // One partition per tenant and user, when users of one tenant share a browser profile:
+ * const provider = withDekCache(client, cache, { partition: (context) => `${context.tenant}/${userId}`, ttlMs: 60_000 })
+ * ```
+ */
 export interface WithDekCacheOptions {
   /**
    * The cache partition: a tenant id, or a function of the message's context. A cache hit skips the proxy's

@@ -28,6 +28,19 @@ import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
 import { checkName } from './names.ts'
 
+/**
+ * Options of {@link createApp}: the KMS, who may call, where audit lines go, and the request limits.
+ *
+ * @example
+ * ```ts
+ * const options: AppOptions = {
+ *   kms: new LocalKms({ file: 'keys.json', rootKey }),
+ *   auth: { apiKeys: [{ id: 'billing', sha256: billingKeyHash, tenants: ['acme'] }] },
+ *   audit: (line) => writeSync(auditFd, `${JSON.stringify(line)}\n`),
+ *   corsOrigins: ['https://app.example.com'],
+ * }
+ * ```
+ */
 export interface AppOptions {
   readonly kms: KmsBackend
   readonly auth: AuthConfig
@@ -41,7 +54,14 @@ export interface AppOptions {
   readonly corsOrigins?: readonly string[]
 }
 
-/** The CMK a tenant's data keys are made with (one named key per tenant in this version). */
+/**
+ * The CMK a tenant's data keys are made with (one named key per tenant in this version).
+ *
+ * @example
+ * ```ts
+ * await kms.createKey('acme', DEFAULT_KEY) // what `envelope-admin create acme` does
+ * ```
+ */
 export const DEFAULT_KEY = DATA_KEY
 
 type Vars = { Variables: { requestId: string; audited?: boolean; who?: Caller } }
@@ -90,6 +110,19 @@ function actionOf(method: string, path: string): AuditLine['action'] | undefined
   return method === 'POST' ? `admin.${admin[1]}` : undefined
 }
 
+/**
+ * The key proxy as a web-standard handler (`app.fetch: Request → Response`, a Hono app): data-key routes,
+ * admin routes, health, CORS and the audit log, over any {@link KmsBackend}. The `envelope-proxy` program serves it
+ * on Node; any runtime or framework with `Request`/`Response` can too.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ kms: new LocalKms({ file: 'keys.json', rootKey }), auth: { apiKeys }, audit })
+ * Deno.serve({ hostname: '127.0.0.1', port: 7777 }, app.fetch) // or Bun.serve, @hono/node-server, a worker
+ * ```
+ * @throws Nothing itself: every request it refuses is answered with `{ error: { code, message, requestId } }` and
+ * the code's HTTP status ({@link PROXY_ERRORS}).
+ */
 export function createApp(options: AppOptions): Hono<Vars> {
   const { kms } = options
   const auditLog = new AuditLog(options.audit)

@@ -8,6 +8,17 @@
  * line (with the number of lines lost since) can be written again. Lines not written go to stderr.
  * @module
  */
+
+/**
+ * One audit line: written for every key use and admin action, refusals included, before the response goes out.
+ *
+ * @example
+ * ```ts
+ * // {"time":"2026-12-01T12:00:00.000Z","requestId":"…","action":"unwrap","tenant":"acme","keyId":"default",
+ * //  "keyVersion":"2","caller":"jwt:user@acme","outcome":"ok","contextHash":"9f86…"}
+ * const sink: AuditSink = (line: AuditLine) => auditLog.write(`${JSON.stringify(line)}\n`)
+ * ```
+ */
 export interface AuditLine {
   readonly time: string
   readonly requestId: string | null
@@ -25,7 +36,14 @@ export interface AuditLine {
   readonly since?: string
 }
 
-/** Appends one line durably enough for the caller; throws when it cannot (the line must then not be half there). */
+/**
+ * Appends one line durably enough for the caller; throws when it cannot (the line must then not be half there).
+ *
+ * @example
+ * ```ts
+ * const audit: AuditSink = (line) => writeSync(fd, `${JSON.stringify(line)}\n`) // one write per line
+ * ```
+ */
 export type AuditSink = (line: AuditLine) => void
 
 /** Longest string field of a line; a longer value is cut and ends in `…`. */

@@ -11,6 +11,15 @@ import { ProxyError } from './errors.ts'
 import { createRemoteJwks } from './jwks.ts'
 import { checkName, isName } from './names.ts'
 
+/**
+ * A service API key in the configuration: stored as its SHA-256 only; several may be active at once, for rotation.
+ *
+ * @example
+ * ```ts
+ * const key: ApiKeyConfig = { id: 'billing', sha256: await sha256Hex(apiKey), tenants: ['acme'] }
+ * // or make one with the CLI: npx envelope-admin new-api-key acme
+ * ```
+ */
 export interface ApiKeyConfig {
   /** A name for the key in audit lines (never the key). */
   readonly id: string
@@ -20,6 +29,19 @@ export interface ApiKeyConfig {
   readonly tenants: readonly string[]
 }
 
+/**
+ * How end-user JWTs are verified (jose): the identity provider's JWKS, issuer, audience, and the claims that name the tenant and roles.
+ *
+ * @example
+ * ```ts
+ * const jwt: JwtConfig = {
+ *   jwksUrl: 'https://id.example.com/.well-known/jwks.json',
+ *   issuer: 'https://id.example.com',
+ *   audience: 'envelope',
+ *   keyAdminRole: 'key-admin',
+ * }
+ * ```
+ */
 export interface JwtConfig {
   /** A JWKS ({ keys: [...] }) held in configuration, or `jwksUrl`. */
   readonly jwks?: { keys: object[] }
@@ -50,6 +72,14 @@ export interface JwtConfig {
   readonly jwksRetryMs?: number
 }
 
+/**
+ * Who may call the proxy: service API keys, admin API keys, end-user JWTs.
+ *
+ * @example
+ * ```ts
+ * const auth: AuthConfig = { apiKeys: [billingKey], adminKeys: [{ id: 'ops', sha256: opsKeyHash }], jwt }
+ * ```
+ */
 export interface AuthConfig {
   readonly apiKeys?: readonly ApiKeyConfig[]
   readonly adminKeys?: readonly Omit<ApiKeyConfig, 'tenants'>[]

@@ -8,6 +8,15 @@ import type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
 import { ConfigError } from './errors.ts'
 import { isName, NAME_RULE } from './names.ts'
 
+/**
+ * The resolved configuration of a proxy process (see {@link resolveConfig}; every setting in the package README).
+ *
+ * @example
+ * ```ts
+ * const config: ProxyConfig = resolveConfig(JSON.parse(readFileSync('proxy.json', 'utf8')), process.env)
+ * console.log(`${config.host}:${config.port}`, config.dataDir)
+ * ```
+ */
 export interface ProxyConfig {
   readonly host: string
   readonly port: number
@@ -60,7 +69,15 @@ const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is num
   Number.isInteger(v) && (v as number) >= min && (v as number) <= max
 const hex64 = /^[0-9a-f]{64}$/i
 
-/** Merges file settings and environment over the defaults, and validates the result. */
+/**
+ * Merges file settings and environment over the defaults, and validates the result.
+ *
+ * @example
+ * ```ts
+ * resolveConfig({ port: 9000, tenants: ['acme'] }, { ENVELOPE_PROXY_PORT: '9100' }).port // 9100: the environment wins
+ * ```
+ * @throws {ConfigError} a setting is missing a required part or has the wrong type or range; the message names it.
+ */
 export function resolveConfig(file: Record<string, unknown>, env: Record<string, string | undefined>): ProxyConfig {
   const merged: Record<string, unknown> = { ...DEFAULTS, ...file }
   if (env.ENVELOPE_PROXY_HOST) merged.host = env.ENVELOPE_PROXY_HOST

@@ -1,6 +1,13 @@
 import { EnvelopeError } from '@envelope/core'
 
-/** Every code the proxy answers with, and its HTTP status (docs/key-proxy-api.md lists them all). */
+/**
+ * Every code the proxy answers with, and its HTTP status (docs/key-proxy-api.md lists them all).
+ *
+ * @example
+ * ```ts
+ * const status = PROXY_ERRORS.ERR_TENANT_FORBIDDEN // 403
+ * ```
+ */
 export const PROXY_ERRORS = {
   ERR_BAD_REQUEST: 400,
   ERR_EDEK_INVALID: 400,
@@ -36,9 +43,26 @@ export const PROXY_ERRORS = {
   ERR_KMS_TIMEOUT: 504,
 } as const
 
+/**
+ * A code the proxy answers with (a key of {@link PROXY_ERRORS}).
+ *
+ * @example
+ * ```ts
+ * const code: ProxyErrorCode = 'ERR_KEY_DISABLED'
+ * throw new ProxyError(code, 'the key is disabled')
+ * ```
+ */
 export type ProxyErrorCode = keyof typeof PROXY_ERRORS
 
-/** A refusal the proxy turns into `{ error: { code, message, requestId } }` with the code's HTTP status. */
+/**
+ * A refusal the proxy turns into `{ error: { code, message, requestId } }` with the code's HTTP status.
+ *
+ * @example
+ * ```ts
+ * // In a KmsBackend: refusals are ProxyErrors, answered with the code's status.
+ * if (key.state === 'disabled') throw new ProxyError('ERR_KEY_DISABLED', `key ${name} is disabled`)
+ * ```
+ */
 export class ProxyError extends EnvelopeError {
   declare readonly code: ProxyErrorCode
   get status(): number {
@@ -49,7 +73,18 @@ export class ProxyError extends EnvelopeError {
   }
 }
 
-/** Bad configuration: the proxy refuses to start and says which setting is wrong. Code `ERR_CONFIG`. */
+/**
+ * Bad configuration: the proxy refuses to start and says which setting is wrong. Code `ERR_CONFIG`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   resolveConfig({ port: -1 }, {})
+ * } catch (err) {
+ *   if (err instanceof ConfigError) console.error(err.message) // configuration "port" must be an integer from 0 to 65535
+ * }
+ * ```
+ */
 export class ConfigError extends EnvelopeError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_CONFIG', message, options)

@@ -1,7 +1,7 @@
 /**
  * `@envelope/key-proxy`: the key proxy as a portable handler, its KMS backend interface and the local KMS.
  * Runtime entries: src/serve-node.ts (`npm run proxy`), src/serve-deno.ts.
- * @module
+ * @module @envelope/key-proxy
  */
 export { type AppOptions, createApp, DEFAULT_KEY } from './app.ts'
 export type { AuditLine, AuditSink } from './audit.ts'

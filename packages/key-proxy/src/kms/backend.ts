@@ -5,9 +5,25 @@
  */
 import type { Edek, EncryptionContext } from '@envelope/core'
 
+/**
+ * A tenant key's lifecycle state: `enabled` → `disabled` ⇄ `enabled`; `disabled` → `pending_deletion` → `destroyed` (crypto-shredded).
+ *
+ * @example
+ * ```ts
+ * if ((await kms.describe('acme', DEFAULT_KEY)).state === 'pending_deletion') warnShredding()
+ * ```
+ */
 export type KeyState = 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
 
-/** What `describe` tells about a tenant's key (never its material). */
+/**
+ * What `describe` tells about a tenant's key (never its material).
+ *
+ * @example
+ * ```ts
+ * const info: KeyInfo = await kms.describe('acme', DEFAULT_KEY)
+ * // { tenant: 'acme', keyName: 'default', state: 'enabled', primaryVersion: 2, versions: [1, 2] }
+ * ```
+ */
 export interface KeyInfo {
   readonly tenant: string
   readonly keyName: string
@@ -17,6 +33,16 @@ export interface KeyInfo {
   readonly deletionDate?: string
 }
 
+/**
+ * Where tenants' master keys live: the proxy's only dependency on a KMS. {@link LocalKms} implements it; an HSM
+ * or cloud KMS backend implements the same methods, and refuses with {@link ProxyError} codes
+ * (`ERR_KEY_NOT_FOUND`, `ERR_KEY_DISABLED`, `ERR_UNWRAP_FAILED`, …).
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ kms: myBackend satisfies KmsBackend, auth, audit })
+ * ```
+ */
 export interface KmsBackend {
   /** Provider id recorded in EDEKs. */
   readonly providerId: string

@@ -15,6 +15,14 @@ import { contextHash, kidOf, readEdekHeader, sealEdek } from './edek-jwe.ts'
 import { openEdekNode } from './jwe-open-node.ts'
 import { KeyFile } from './key-file.ts'
 
+/**
+ * The provider id in EDEKs made by {@link LocalKms}.
+ *
+ * @example
+ * ```ts
+ * readHeader(message).edeks.some((e) => e.providerId === LOCAL_PROVIDER_ID)
+ * ```
+ */
 export const LOCAL_PROVIDER_ID = 'envelope-local-kms'
 
 interface StoredVersion {
@@ -70,6 +78,14 @@ function fromJson(json: unknown, path: string): Store {
   return store
 }
 
+/**
+ * Options of {@link LocalKms}.
+ *
+ * @example
+ * ```ts
+ * const kms = new LocalKms({ file: '/var/lib/envelope-proxy/keys.json', rootKey, minDeletionDays: 7 })
+ * ```
+ */
 export interface LocalKmsOptions {
   /** Path of the key file. */
   readonly file: string
