@@ -74,7 +74,8 @@ function countJunit(text) {
   let passed = 0
   let failed = 0
   let skipped = 0
-  for (const m of text.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+  // Attribute values may hold a raw `>` (node:test writes test names unescaped): skip over quoted values.
+  for (const m of text.matchAll(/<testcase\b(?:[^>"]|"[^"]*")*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
     const body = m[2] ?? ''
     if (/<(failure|error)\b/.test(body)) failed++
     else if (/<skipped\b/.test(body)) skipped++

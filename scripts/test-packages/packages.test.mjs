@@ -3,7 +3,7 @@
 // the proxy's programs from npx, Deno and Bun, CommonJS, a Vite build in Chromium, a consumer's tsc, publint,
 // arethetypeswrong, and bundle sizes. Run by scripts/test-packages.mjs (`npm run test:packages`).
 import assert from 'node:assert/strict'
-import { cpSync, lstatSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, lstatSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -225,6 +225,21 @@ test('npx envelope-proxy and envelope-admin: --help, --version, usage errors', (
   const adminHelp = run('npx', ['envelope-admin', '--help'], { cwd: project })
   assert.equal(adminHelp.status, 0)
   assert.match(adminHelp.stdout, /new-api-key/)
+})
+
+test('npx envelope-proxy with no configuration: embedded defaults; says where it listens and where its data is', async () => {
+  const data = join(dir, 'proxy-data-defaults')
+  const proxy = await startServer('npx', ['envelope-proxy'], {
+    cwd: project,
+    env: { ENVELOPE_PROXY_PORT: '0', ENVELOPE_DATA_DIR: data },
+    ready: /listening on (http:\/\/127\.0\.0\.1:\d+)\n(data: .*)\n/,
+  })
+  servers.push(proxy)
+  assert.equal(proxy.match[2], `data: ${data} (keys.json, audit.log, admin.key)`)
+  const health = await fetch(`${proxy.match[1]}/v1/health`)
+  assert.equal(health.status, 200)
+  for (const file of ['root.key', 'admin.key']) assert.equal(statSync(join(data, file)).mode & 0o777, 0o600, file)
+  await proxy.stop()
 })
 
 test('Node: the fetch-client README example against `npx envelope-proxy` from the installed package; envelope-admin', async () => {
