@@ -25,7 +25,7 @@ const problem = (text) => {
 const beforePublishing = (text) => (final ? problem(text) : todos.push(text))
 
 // --- the tree ---
-const status = execFileSync('git', ['status', '--porcelain'], { cwd: root, encoding: 'utf8' }).trim()
+const status = execFileSync('git', ['status', '--porcelain'], { cwd: root, encoding: 'utf8' }).trimEnd()
 if (status) beforePublishing(`commit everything (a release is made from a commit):\n${status}`)
 
 // --- versions, ranges, changelogs, metadata ---

@@ -1,7 +1,8 @@
 // `npm run test:packages`: what `npm install @envelope/…` gives a user (scripts/test-packages/*.test.mjs, with
 // node:test): every package packed, the tarballs installed in a fresh project, and checked there. Builds first
 // (`npm run build`) unless given --no-build (`npm test` builds in a step of its own just before). Writes JUnit to
-// .ci-out/packages.xml. Uses free ports only; Chromium runs once (under `npm test`, inside the browser lock).
+// .ci-out/packages.xml. Uses free ports only; Chromium runs once (run it under the browser lock, as `npm test` is).
+// KEEP_PACKAGES_PROJECT=1 keeps the temporary project for a look (the run prints its path).
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, rmSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

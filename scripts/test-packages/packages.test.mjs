@@ -80,6 +80,7 @@ before(async () => {
   rmSync(tarballs, { recursive: true, force: true })
   packed = packAll(tarballs)
   ;({ dir, project } = installProject(packed.map((p) => p.path)))
+  console.log(`fresh project: ${project}`)
   cpSync(join(root, 'scripts/test-packages/page'), join(project, 'page'), { recursive: true })
   cpSync(join(root, 'scripts/test-packages/consumer'), join(project, 'consumer'), { recursive: true })
   for (const [pkg, file] of [
