@@ -12,7 +12,13 @@ export default defineConfig({
       {
         // Workspace packages resolve to their sources (the `@envelope/source` export condition), never to a dist/.
         resolve: { conditions: ['@envelope/source', ...defaultClientConditions] },
-        ssr: { resolve: { conditions: ['@envelope/source', ...defaultServerConditions] } },
+        // Vitest passes these to Node as --conditions for the dependencies it leaves to Node: without `module`, as
+        // Vitest's own default (a `module` build, e.g. the AWS SDK's dist-es, is for bundlers, not Node).
+        ssr: {
+          resolve: {
+            conditions: ['@envelope/source', ...defaultServerConditions.filter((c) => c !== 'module')],
+          },
+        },
         test: {
           name: 'node',
           environment: 'node',
