@@ -94,6 +94,13 @@ export class ConfigError extends EnvelopeError {
 /**
  * Another key proxy holds the data folder (one process per folder: docs/key-proxy-api.md, "KMS backends"). The
  * message names the holder. Code `ERR_DATA_DIR_LOCKED`.
+ *
+ * @example
+ * ```ts
+ * // A second `envelope-proxy --data /var/lib/envelope-proxy` on the same folder exits 1 with:
+ * // key proxy did not start: ERR_DATA_DIR_LOCKED: … (the message names the process holding it)
+ * if (isEnvelopeError(err, 'ERR_DATA_DIR_LOCKED')) console.error(err.message)
+ * ```
  */
 export class DataDirLockedError extends EnvelopeError {
   constructor(message: string) {
