@@ -2,6 +2,7 @@
 // Add a suite with one line: `export { default as <uniqueName> } from '<path>.ts'` (the file's default export is a
 // Suite from ./harness.ts). Suites run in alphabetical order of <uniqueName>.
 
+export { default as coreFrameCipher } from '../packages/core/test/conformance/frame-cipher.ts'
 export { default as coreReaderAgreement } from '../packages/core/test/conformance/reader-agreement.ts'
 export { default as coreRekey } from '../packages/core/test/conformance/rekey.ts'
 export { default as coreReuseDataKey } from '../packages/core/test/conformance/reuse-data-key.ts'

@@ -1,5 +1,6 @@
 // Bytes received from a stream, kept as the chunks they arrived in (no re-concatenation per chunk), from
-// which whole frames are taken. Memory stays bounded by one frame plus one incoming chunk.
+// which whole frames are taken, as views where the cipher takes parts. Memory stays bounded by one frame plus
+// one incoming chunk.
 export class ChunkQueue {
   private chunks: Uint8Array[] = []
   private head = 0 // bytes already consumed from chunks[0]
@@ -24,6 +25,21 @@ export class ChunkQueue {
       skip = 0
     }
     return out
+  }
+
+  /** Removes and returns the first `n` bytes (n ≤ length) as views of the chunks they sit in, in order. */
+  takeParts(n: number): Uint8Array[] {
+    const parts: Uint8Array[] = []
+    let skip = this.head
+    for (let i = 0, left = n; left > 0; i++) {
+      const c = this.chunks[i]!
+      const part = c.subarray(skip, skip + left)
+      parts.push(part)
+      left -= part.length
+      skip = 0
+    }
+    this.skip(n)
+    return parts
   }
 
   /** Removes and returns the first `n` bytes (n ≤ length): a view when they sit in one chunk, else a copy. */

@@ -75,8 +75,15 @@ export async function decrypt(message: Uint8Array, options: DecryptOptions): Pro
         throw err
       }
       const final = at + length === body.length
-      const ct = body.subarray(at, at + length)
-      await inFlight.push(openBodyFrame(frameKey, i, final, ct).then((pt) => out.set(pt, i * frameSize)))
+      const write = (parts: Bytes[]) => {
+        let offset = i * frameSize
+        for (const p of parts) {
+          out.set(p, offset)
+          offset += p.length
+        }
+      }
+      const opened = openBodyFrame(frameKey, i, final, [body.subarray(at, at + length)])
+      await inFlight.push(opened instanceof Promise ? opened.then(write) : write(opened))
       at += length
       if (final) break
     }
@@ -140,7 +147,7 @@ export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
 export function decryptStream(options: DecryptOptions): DecryptStream {
   checkDecryptOptions(options)
   const queue = new ChunkQueue()
-  const inFlight = new InFlight<Bytes>(FRAMES_IN_FLIGHT)
+  const inFlight = new InFlight<Bytes[]>(FRAMES_IN_FLIGHT)
   let frameKey: FrameKey | undefined
   let frameSize = 0
   let index = 0
@@ -151,6 +158,13 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
     rejectHeader = reject
   })
   header.catch(() => {}) // also reported through the stream
+
+  /**
+   * The next frame's bytes: views of the input chunks for a sync cipher, which is done with them on return; one
+   * array for WebCrypto, a copy when the frame spans chunks, kept until its promise settles (a diagnosis reads it
+   * again). Input chunks themselves must not be changed after they were written to the stream.
+   */
+  const take = (n: number): Uint8Array[] => (frameKey!.cipher.sync ? queue.takeParts(n) : [queue.take(n)])
 
   /** Parses the header once enough bytes are buffered; returns false while more are needed. */
   async function tryHeader(): Promise<boolean> {
@@ -178,8 +192,8 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
           if (!frameKey && !(await tryHeader())) return
           // A frame is known not to be final only when at least one byte follows it.
           for (let n = nextFrameLength(queue.length, false, frameSize, index); n; ) {
-            const done = await inFlight.push(openBodyFrame(frameKey!, index++, false, queue.take(n)))
-            if (done) controller.enqueue(done)
+            const done = await inFlight.push(openBodyFrame(frameKey!, index++, false, take(n)))
+            if (done) for (const p of done) controller.enqueue(p)
             n = nextFrameLength(queue.length, false, frameSize, index)
           }
         } catch (err) {
@@ -190,10 +204,10 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
       async flush(controller) {
         try {
           if (!frameKey && !(await tryHeader())) throw new TruncatedError('envelope message ends inside its header')
-          for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
+          for (let op = inFlight.shift(); op; op = inFlight.shift()) for (const p of await op) controller.enqueue(p)
           // transform() left at most F + 16 bytes: what remains is the final frame, or too short to be one.
           const n = nextFrameLength(queue.length, true, frameSize, index)!
-          controller.enqueue(await openBodyFrame(frameKey!, index, true, queue.take(n)))
+          for (const p of await openBodyFrame(frameKey!, index, true, take(n))) controller.enqueue(p)
         } catch (err) {
           rejectHeader(err)
           throw err

@@ -36,8 +36,15 @@ export async function sealAll(started: StartedMessage, plaintext: Uint8Array, si
     throwIfAborted(signal)
     const start = i * frameSize
     const chunk = plaintext.subarray(start, Math.min(start + frameSize, plaintext.length))
-    const at = header.length + start + i * TAG_BYTES
-    await inFlight.push(sealFrame(frameKey, i, i === frames - 1, chunk).then((ct) => out.set(ct, at)))
+    const write = (parts: Bytes[]) => {
+      let at = header.length + start + i * TAG_BYTES
+      for (const p of parts) {
+        out.set(p, at)
+        at += p.length
+      }
+    }
+    const sealed = sealFrame(frameKey, i, i === frames - 1, chunk)
+    await inFlight.push(sealed instanceof Promise ? sealed.then(write) : write(sealed))
   }
   for (let op = inFlight.shift(); op; op = inFlight.shift()) await op
   return out
@@ -74,11 +81,11 @@ export async function encrypt(plaintext: Uint8Array | string, options: EncryptOp
  */
 export function encryptStream(options: EncryptOptions): TransformStream<Uint8Array, Bytes> {
   let started: StartedMessage
-  let pending: Uint8Array
+  let pending: Uint8Array // one frame of plaintext gathered from chunks that do not hold a whole one; reused
   let fill = 0
   let index = 0
   let written = 0
-  const inFlight = new InFlight<Bytes>(FRAMES_IN_FLIGHT)
+  const inFlight = new InFlight<Bytes[]>(FRAMES_IN_FLIGHT)
   checkEncryptOptions(options)
   const declared = options.plaintextLength
   const startup = startMessage(options, declared)
@@ -103,19 +110,19 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
         while (offset < chunk.length) {
           if (fill === 0 && chunk.length - offset > size) {
             // A whole frame inside the chunk with more bytes after it: non-final, and sealed straight from the
-            // chunk (WebCrypto copies its input when called, so no copy into the frame buffer is needed).
+            // chunk (both frame ciphers are done with their input when the call returns: no copy needed).
             const done = await inFlight.push(
               sealFrame(started.frameKey, index++, false, chunk.subarray(offset, offset + size)),
             )
-            if (done) controller.enqueue(done)
+            if (done) for (const p of done) controller.enqueue(p)
             offset += size
             continue
           }
           if (fill === size) {
-            // A full frame with more plaintext after it: it cannot be the final frame.
+            // A full frame with more plaintext after it: it cannot be the final frame. The cipher is done with
+            // `pending` when sealFrame returns, so it is filled again at once.
             const done = await inFlight.push(sealFrame(started.frameKey, index++, false, pending))
-            if (done) controller.enqueue(done)
-            pending = new Uint8Array(size)
+            if (done) for (const p of done) controller.enqueue(p)
             fill = 0
           }
           const n = Math.min(size - fill, chunk.length - offset)
@@ -128,8 +135,8 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
         if (declared !== undefined && written !== declared) {
           throw new InvalidArgumentError(`encryptStream got ${written} plaintext bytes, ${declared} were declared`)
         }
-        for (let op = inFlight.shift(); op; op = inFlight.shift()) controller.enqueue(await op)
-        controller.enqueue(await sealFrame(started.frameKey, index, true, pending.subarray(0, fill)))
+        for (let op = inFlight.shift(); op; op = inFlight.shift()) for (const p of await op) controller.enqueue(p)
+        for (const p of await sealFrame(started.frameKey, index, true, pending.subarray(0, fill))) controller.enqueue(p)
       },
     },
     undefined,

@@ -1,11 +1,12 @@
 /**
- * Frame sealing and opening (docs/format.md §6). Each frame is its own AES-GCM message under the per-message
+ * Frame sealing and opening (docs/format.md §6), on the frame cipher of the message's key (frame-cipher.ts). Each frame is its own AES-GCM message under the per-message
  * key. The nonce carries the frame index and a final-frame flag (as in Tink's streaming AEAD), so reordering,
  * dropping, duplicating, truncating or extending frames all fail authentication. Frame 0 also authenticates
  * the header (everything but the EDEK section) as AAD.
  * @module
  */
 import { AuthenticationFailedError, LimitExceededError } from './errors.ts'
+import type { FrameCipher } from './frame-cipher.ts'
 import { TAG_BYTES } from './header.ts'
 import type { Bytes } from './key-provider.ts'
 
@@ -26,38 +27,45 @@ export function frameNonce(index: number, final: boolean): Bytes {
 }
 
 export interface FrameKey {
-  readonly key: CryptoKey
+  /** The primitive this message's key was made for (frame-cipher.ts). */
+  readonly cipher: FrameCipher
+  readonly key: unknown
   /** AAD of frame 0. */
   readonly headerAad: Bytes
 }
 
-export async function sealFrame(fk: FrameKey, index: number, final: boolean, plaintext: Uint8Array): Promise<Bytes> {
-  const params = { name: 'AES-GCM', iv: frameNonce(index, final), additionalData: index === 0 ? fk.headerAad : EMPTY }
-  return new Uint8Array(await crypto.subtle.encrypt(params, fk.key, plaintext as Bytes))
-}
-
-/** Opens one frame; any failure is an authentication failure (the plaintext is never returned then). */
-export async function openFrame(fk: FrameKey, index: number, final: boolean, ciphertext: Uint8Array): Promise<Bytes> {
-  if (ciphertext.length < TAG_BYTES) throw new AuthenticationFailedError()
-  const params = { name: 'AES-GCM', iv: frameNonce(index, final), additionalData: index === 0 ? fk.headerAad : EMPTY }
-  try {
-    return new Uint8Array(await crypto.subtle.decrypt(params, fk.key, ciphertext as Bytes))
-  } catch (err) {
-    throw new AuthenticationFailedError({ cause: err })
-  }
-}
-
-/** True when `ciphertext` authenticates with the other value of the final flag (diagnoses truncation/extension). */
-export async function opensWithFlag(
+/** Seals one frame: `ciphertext ‖ tag` in parts. `plaintext` may be reused as soon as this returns. */
+export function sealFrame(
   fk: FrameKey,
   index: number,
   final: boolean,
-  ciphertext: Uint8Array,
-): Promise<boolean> {
+  plaintext: Uint8Array,
+): Bytes[] | Promise<Bytes[]> {
+  return fk.cipher.seal(fk.key, frameNonce(index, final), index === 0 ? fk.headerAad : EMPTY, plaintext)
+}
+
+/**
+ * Opens one frame given in parts; any failure is an authentication failure (and no plaintext is returned).
+ * A sync cipher answers (or throws) before this returns; an async one through the promise.
+ */
+export function openFrame(
+  fk: FrameKey,
+  index: number,
+  final: boolean,
+  ciphertext: readonly Uint8Array[],
+): Bytes[] | Promise<Bytes[]> {
+  let length = 0
+  for (const p of ciphertext) length += p.length
+  if (length < TAG_BYTES) throw new AuthenticationFailedError()
+  const aad = index === 0 ? fk.headerAad : EMPTY
+  let result: Bytes[] | Promise<Bytes[]>
   try {
-    await openFrame(fk, index, final, ciphertext)
-    return true
-  } catch {
-    return false
+    result = fk.cipher.open(fk.key, frameNonce(index, final), aad, ciphertext)
+  } catch (err) {
+    throw new AuthenticationFailedError({ cause: err })
   }
+  if (!(result instanceof Promise)) return result
+  return result.catch((err: unknown) => {
+    throw new AuthenticationFailedError({ cause: err })
+  })
 }

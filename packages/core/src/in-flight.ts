@@ -13,8 +13,15 @@ export class InFlight<T> {
     return this.queue.length
   }
 
-  /** Adds an operation; when the queue is full, waits for the oldest and returns its result. */
-  async push(op: Promise<T>): Promise<T | undefined> {
+  /**
+   * Adds an operation; when the queue is full, waits for the oldest and returns its result. A result that is
+   * already there (a sync cipher's) passes straight through when nothing is queued before it.
+   */
+  async push(op: T | Promise<T>): Promise<T | undefined> {
+    if (!(op instanceof Promise)) {
+      if (this.queue.length === 0) return op
+      op = Promise.resolve(op)
+    }
     op.catch(noop) // a failure surfaces when it is awaited, in order; never as an unhandled rejection
     this.queue.push(op)
     return this.queue.length >= this.depth ? this.queue.shift() : undefined

@@ -2,12 +2,14 @@
  * Per-message key and key commitment (docs/format.md §5). Both come from the DEK by one HKDF-SHA-256 call with
  * the random message id as salt, so one DEK can seal any number of messages without GCM nonce limits: every
  * message has its own AES key. One call, not a deriveKey plus a deriveBits, because each WebCrypto call has a
- * fixed cost (about 30 µs in Node) that dominates small messages; the derived bytes are imported as a
- * non-extractable key at once and zeroed. The DEK itself never leaves WebCrypto.
+ * fixed cost (about 30 µs in Node) that dominates small messages; the derived bytes become the frame cipher's
+ * key at once (a non-extractable CryptoKey, or a node:crypto KeyObject, frame-cipher.ts) and are zeroed. The DEK
+ * itself never leaves WebCrypto: it is a non-extractable CryptoKey, and node:crypto never sees it.
  * @module
  */
 import { concat, constantTimeEqual, utf8 } from './bytes.ts'
 import { CommitmentMismatchError, KeyUnavailableError } from './errors.ts'
+import { type FrameCipher, frameCipher } from './frame-cipher.ts'
 import { COMMITMENT_BYTES, SUITE_AES256GCM_HKDFSHA256_COMMIT } from './header.ts'
 import type { Bytes } from './key-provider.ts'
 
@@ -33,7 +35,9 @@ export function checkDek(dek: unknown): CryptoKey {
 }
 
 export interface MessageKey {
-  readonly key: CryptoKey
+  /** The frame key, made by `cipher` (frame-cipher.ts). */
+  readonly key: unknown
+  readonly cipher: FrameCipher
   readonly commitment: Bytes
 }
 
@@ -44,8 +48,8 @@ export async function deriveMessageKey(dek: CryptoKey, messageId: Bytes): Promis
     // okm = message key (32) ‖ commitment (32)
     const params = { name: 'HKDF', hash: 'SHA-256', salt: messageId, info: KEY_INFO }
     okm = new Uint8Array(await crypto.subtle.deriveBits(params, dek, (32 + COMMITMENT_BYTES) * 8))
-    const key = await crypto.subtle.importKey('raw', okm.subarray(0, 32), 'AES-GCM', false, ['encrypt', 'decrypt'])
-    return { key, commitment: okm.slice(32) }
+    const cipher = frameCipher()
+    return { key: await cipher.importKey(okm.subarray(0, 32)), cipher, commitment: okm.slice(32) }
   } catch (err) {
     // Only a key that looked like a DEK but is not one gets here (a foreign object passing checkDek). Node
     // throws synchronously for it, other runtimes reject: try/await catches both.
@@ -60,8 +64,8 @@ export async function deriveCheckedMessageKey(
   dek: CryptoKey,
   messageId: Bytes,
   expected: Uint8Array,
-): Promise<CryptoKey> {
-  const { key, commitment } = await deriveMessageKey(dek, messageId)
-  if (!constantTimeEqual(commitment, expected)) throw new CommitmentMismatchError()
-  return key
+): Promise<MessageKey> {
+  const messageKey = await deriveMessageKey(dek, messageId)
+  if (!constantTimeEqual(messageKey.commitment, expected)) throw new CommitmentMismatchError()
+  return messageKey
 }

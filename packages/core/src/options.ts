@@ -122,9 +122,9 @@ export async function startWithDataKey(
   messageId: Bytes = randomBytes(MESSAGE_ID_BYTES),
 ): Promise<StartedMessage> {
   const dek = checkDek(dataKey?.dek)
-  const { key, commitment } = await deriveMessageKey(dek, messageId)
+  const { key, cipher, commitment } = await deriveMessageKey(dek, messageId)
   const { bytes, aad } = encodeHeader({ edeks: dataKey.edeks, messageId, frameSize, context, commitment })
-  return { header: bytes, frameKey: { key, headerAad: aad }, frameSize }
+  return { header: bytes, frameKey: { cipher, key, headerAad: aad }, frameSize }
 }
 
 /** Validates encrypt options synchronously, so misuse fails before anything starts. */
@@ -174,8 +174,8 @@ export async function openMessage(parsed: ParsedHeader, options: DecryptOptions)
     throw providerError(err, options.signal)
   }
   throwIfAborted(options.signal)
-  const key = await deriveCheckedMessageKey(dek, header.messageId, header.commitment)
-  return { key, headerAad: aad }
+  const { key, cipher } = await deriveCheckedMessageKey(dek, header.messageId, header.commitment)
+  return { cipher, key, headerAad: aad }
 }
 
 /** Validates decrypt options up front so misuse fails before any input is read. */

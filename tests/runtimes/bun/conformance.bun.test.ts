@@ -1,8 +1,11 @@
 import { describe, test } from 'bun:test'
+import { cipherPasses } from '../../cipher-passes.ts'
 import { suites } from '../../suites.ts'
 
-for (const s of suites) {
-  describe(s.name, () => {
-    for (const t of s.tests) test(t.name, async () => await t.fn())
-  })
+for (const pass of cipherPasses) {
+  for (const s of suites) {
+    describe(pass.prefix + s.name, () => {
+      for (const t of s.tests) test(t.name, () => pass.run(t.fn))
+    })
+  }
 }

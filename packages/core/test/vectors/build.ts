@@ -235,9 +235,9 @@ async function negatives(messages: Bytes[]): Promise<NegativeVector[]> {
   const exactPlain = fromHex(inputs[3]!.plaintext)
   const emptyFinal = concat([
     exactStart.header,
-    await sealFrame(exactStart.frameKey, 0, false, exactPlain.subarray(0, 64)),
-    await sealFrame(exactStart.frameKey, 1, false, exactPlain.subarray(64)),
-    await sealFrame(exactStart.frameKey, 2, true, new Uint8Array(0)),
+    ...(await sealFrame(exactStart.frameKey, 0, false, exactPlain.subarray(0, 64))),
+    ...(await sealFrame(exactStart.frameKey, 1, false, exactPlain.subarray(64))),
+    ...(await sealFrame(exactStart.frameKey, 2, true, new Uint8Array(0))),
   ])
 
   const cases: [number, Case][] = [
