@@ -51,12 +51,12 @@ const MAX_HEADER_BYTES = PREAMBLE_BYTES + 2 + 0xffff + MESSAGE_ID_BYTES + 2 + MA
  */
 export async function decrypt(message: Uint8Array, options: DecryptOptions): Promise<Bytes> {
   if (!(message instanceof Uint8Array)) throw new InvalidArgumentError('"message" expected a Uint8Array')
-  checkDecryptOptions(options)
+  const checked = checkDecryptOptions(options)
   const parsed = parseHeader(message, options)
   const { frameSize, headerLength } = parsed.header
   // The same steps in the same order as the stream (§7): the key first, then the frames one after another, so
   // a message that is both cut short and, say, under another key gets the code a stream would give it.
-  const frameKey = await openMessage(parsed, options)
+  const frameKey = await openMessage(parsed, options, checked)
   const body = message.subarray(headerLength)
   const full = frameSize + TAG_BYTES
   const nonFinal = body.length > full ? Math.ceil(body.length / full) - 1 : 0
@@ -145,7 +145,7 @@ export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
  * error.
  */
 export function decryptStream(options: DecryptOptions): DecryptStream {
-  checkDecryptOptions(options)
+  const checked = checkDecryptOptions(options)
   const queue = new ChunkQueue()
   const inFlight = new InFlight<Bytes[]>(FRAMES_IN_FLIGHT)
   let frameKey: FrameKey | undefined
@@ -176,7 +176,7 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
       throw err
     }
     queue.skip(parsed.header.headerLength)
-    frameKey = await openMessage(parsed, options)
+    frameKey = await openMessage(parsed, options, checked)
     frameSize = parsed.header.frameSize
     resolveHeader(parsed.header)
     return true
@@ -192,8 +192,8 @@ export function decryptStream(options: DecryptOptions): DecryptStream {
           if (!frameKey && !(await tryHeader())) return
           // A frame is known not to be final only when at least one byte follows it.
           for (let n = nextFrameLength(queue.length, false, frameSize, index); n; ) {
-            const done = await inFlight.push(openBodyFrame(frameKey!, index++, false, take(n)))
-            if (done) for (const p of done) controller.enqueue(p)
+            const done = inFlight.push(openBodyFrame(frameKey!, index++, false, take(n)))
+            if (done) for (const p of done instanceof Promise ? await done : done) controller.enqueue(p)
             n = nextFrameLength(queue.length, false, frameSize, index)
           }
         } catch (err) {

@@ -64,7 +64,7 @@ export async function sealAll(started: StartedMessage, plaintext: Uint8Array, si
  */
 export async function encrypt(plaintext: Uint8Array | string, options: EncryptOptions): Promise<Bytes> {
   const bytes = toBytes(plaintext)
-  return sealAll(await startMessage(options, bytes.length), bytes, options.signal)
+  return sealAll(await startMessage(checkEncryptOptions(options), bytes.length), bytes, options.signal)
 }
 
 /**
@@ -86,9 +86,9 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
   let index = 0
   let written = 0
   const inFlight = new InFlight<Bytes[]>(FRAMES_IN_FLIGHT)
-  checkEncryptOptions(options)
+  const checked = checkEncryptOptions(options)
   const declared = options.plaintextLength
-  const startup = startMessage(options, declared)
+  const startup = startMessage(checked, declared)
   startup.catch(() => {}) // reported through the stream
 
   return new TransformStream<Uint8Array, Bytes>(
@@ -111,18 +111,18 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
           if (fill === 0 && chunk.length - offset > size) {
             // A whole frame inside the chunk with more bytes after it: non-final, and sealed straight from the
             // chunk (both frame ciphers are done with their input when the call returns: no copy needed).
-            const done = await inFlight.push(
+            const done = inFlight.push(
               sealFrame(started.frameKey, index++, false, chunk.subarray(offset, offset + size)),
             )
-            if (done) for (const p of done) controller.enqueue(p)
+            if (done) for (const p of done instanceof Promise ? await done : done) controller.enqueue(p)
             offset += size
             continue
           }
           if (fill === size) {
             // A full frame with more plaintext after it: it cannot be the final frame. The cipher is done with
             // `pending` when sealFrame returns, so it is filled again at once.
-            const done = await inFlight.push(sealFrame(started.frameKey, index++, false, pending))
-            if (done) for (const p of done) controller.enqueue(p)
+            const done = inFlight.push(sealFrame(started.frameKey, index++, false, pending))
+            if (done) for (const p of done instanceof Promise ? await done : done) controller.enqueue(p)
             fill = 0
           }
           const n = Math.min(size - fill, chunk.length - offset)

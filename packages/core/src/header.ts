@@ -4,7 +4,7 @@
  * @module
  */
 import { concat, fromUtf8, Reader, utf8, Writer } from './bytes.ts'
-import { decodeContext, encodeContext } from './context.ts'
+import { decodeContext } from './context.ts'
 import {
   InvalidArgumentError,
   LimitExceededError,
@@ -164,7 +164,8 @@ export interface HeaderFields {
   readonly edeks: readonly Edek[]
   readonly messageId: Bytes
   readonly frameSize: number
-  readonly context: EncryptionContext
+  /** The context's canonical encoding (context.ts). */
+  readonly contextBytes: Bytes
   readonly commitment: Bytes
 }
 
@@ -179,7 +180,7 @@ export function checkFrameSize(frameSize: number): number {
 /** Encodes a header; returns its bytes and the AAD that frame 0 authenticates (everything but the EDEKs). */
 export function encodeHeader(fields: HeaderFields): { bytes: Bytes; aad: Bytes } {
   const section = encodeEdekSection(fields.edeks)
-  const context = encodeContext(fields.context)
+  const context = fields.contextBytes
   const preamble = new Writer()
     .bytes(MAGIC)
     .u8(VERSION)

@@ -17,7 +17,7 @@ export class InFlight<T> {
    * Adds an operation; when the queue is full, waits for the oldest and returns its result. A result that is
    * already there (a sync cipher's) passes straight through when nothing is queued before it.
    */
-  async push(op: T | Promise<T>): Promise<T | undefined> {
+  push(op: T | Promise<T>): T | Promise<T> | undefined {
     if (!(op instanceof Promise)) {
       if (this.queue.length === 0) return op
       op = Promise.resolve(op)

@@ -88,30 +88,30 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
     throw new InvalidArgumentError('"keyId", "keyVersion" and "providerId" expected strings')
   }
   const kek = await importKek(options.kek)
+  // The key naming half of every wrap AAD is the same for this provider: encoded once.
+  const naming = encodeContext({ keyId, keyVersion })
+  const aadFor = (context: EncryptionContext) => concat([naming, encodeContext(context)])
 
   async function unwrapOne(edek: Edek, context: EncryptionContext): Promise<CryptoKey> {
     const ct = edek.ciphertext
-    const params = {
-      name: 'AES-GCM',
-      iv: ct.subarray(0, IV_BYTES),
-      additionalData: wrapAad(keyId, keyVersion, context),
-    }
+    const params = { name: 'AES-GCM', iv: ct.subarray(0, IV_BYTES), additionalData: aadFor(context) }
     return crypto.subtle.unwrapKey('raw', ct.subarray(IV_BYTES), kek, params, 'HKDF', false, DEK_USAGES)
   }
 
   const provider: KeyProvider = {
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
-      const raw = randomBytes(32)
-      const iv = randomBytes(IV_BYTES)
+      const random = randomBytes(32 + IV_BYTES) // one call for the DEK and the iv
+      const raw = random.subarray(0, 32)
+      const iv = random.slice(32)
       try {
         const [dek, wrapped] = await Promise.all([
           crypto.subtle.importKey('raw', raw, 'HKDF', false, DEK_USAGES),
-          crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: wrapAad(keyId, keyVersion, context) }, kek, raw),
+          crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aadFor(context) }, kek, raw),
         ])
         const edek: Edek = { providerId, keyId, keyVersion, ciphertext: concat([iv, new Uint8Array(wrapped)]) }
         return { dek, edeks: [edek] }
       } finally {
-        raw.fill(0)
+        random.fill(0)
       }
     },
 

@@ -117,35 +117,42 @@ export interface StartedMessage {
 /** Seals a message header around a data key. `messageId` is injectable for test vectors only. */
 export async function startWithDataKey(
   dataKey: DataKey,
-  context: EncryptionContext,
+  contextBytes: Bytes,
   frameSize: number,
   messageId: Bytes = randomBytes(MESSAGE_ID_BYTES),
 ): Promise<StartedMessage> {
   const dek = checkDek(dataKey?.dek)
   const { key, cipher, commitment } = await deriveMessageKey(dek, messageId)
-  const { bytes, aad } = encodeHeader({ edeks: dataKey.edeks, messageId, frameSize, context, commitment })
+  const { bytes, aad } = encodeHeader({ edeks: dataKey.edeks, messageId, frameSize, contextBytes, commitment })
   return { header: bytes, frameKey: { cipher, key, headerAad: aad }, frameSize }
 }
 
+/** Encrypt options once checked, with the context's canonical bytes (encoded once per message). */
+export interface CheckedEncryptOptions {
+  readonly provider: KeyProvider
+  readonly context: EncryptionContext
+  readonly contextBytes: Bytes
+  readonly frameSize: number
+  readonly signal?: AbortSignal
+}
+
 /** Validates encrypt options synchronously, so misuse fails before anything starts. */
-export function checkEncryptOptions(options: EncryptOptions): {
-  provider: KeyProvider
-  context: EncryptionContext
-  frameSize: number
-} {
+export function checkEncryptOptions(options: EncryptOptions): CheckedEncryptOptions {
   const provider = checkProvider(options)
   const context = options.context ?? {}
-  encodeContext(context)
+  const contextBytes = encodeContext(context)
   const n = options.plaintextLength
   if (n !== undefined && !(Number.isSafeInteger(n) && n >= 0)) {
     throw new InvalidArgumentError('"plaintextLength" expected a non-negative integer')
   }
-  return { provider, context, frameSize: checkFrameSize(options.frameSize ?? DEFAULT_FRAME_SIZE) }
+  const frameSize = checkFrameSize(options.frameSize ?? DEFAULT_FRAME_SIZE)
+  return { provider, context, contextBytes, frameSize, signal: options.signal }
 }
 
 /** Gets a fresh data key from the provider and builds the header. */
-export async function startMessage(options: EncryptOptions, plaintextLength?: number): Promise<StartedMessage> {
-  const { provider, context, frameSize } = checkEncryptOptions(options)
+export async function startMessage(checked: CheckedEncryptOptions, plaintextLength?: number): Promise<StartedMessage> {
+  const { provider, context, contextBytes, frameSize, signal } = checked
+  const options = { signal }
   throwIfAborted(options.signal)
   let dataKey: DataKey
   try {
@@ -154,17 +161,21 @@ export async function startMessage(options: EncryptOptions, plaintextLength?: nu
     throw providerError(err, options.signal)
   }
   throwIfAborted(options.signal)
-  return startWithDataKey(dataKey, context, frameSize)
+  return startWithDataKey(dataKey, contextBytes, frameSize)
 }
 
 /** Checks the expected context, unwraps the DEK, checks the key commitment; returns the frame key. */
-export async function openMessage(parsed: ParsedHeader, options: DecryptOptions): Promise<FrameKey> {
+export async function openMessage(
+  parsed: ParsedHeader,
+  options: DecryptOptions,
+  expected: CheckedDecryptOptions,
+): Promise<FrameKey> {
   const { header, aad, contextBytes } = parsed
-  const provider = checkProvider(options)
+  const provider = options.provider
   // The expected context's canonical bytes against the header's own bytes, never against a re-encoding of what
   // was decoded from them: equality of bytes is the rule (docs/format.md §4), whatever a decoder does.
-  if (options.expectedContext !== undefined) {
-    if (!constantTimeEqual(encodeContext(options.expectedContext), contextBytes)) throw new ContextMismatchError()
+  if (expected.contextBytes !== undefined && !constantTimeEqual(expected.contextBytes, contextBytes)) {
+    throw new ContextMismatchError()
   }
   throwIfAborted(options.signal)
   let dek: CryptoKey
@@ -178,10 +189,15 @@ export async function openMessage(parsed: ParsedHeader, options: DecryptOptions)
   return { cipher, key, headerAad: aad }
 }
 
+/** What checking decrypt options found: the expected context's canonical bytes, when one is expected. */
+export interface CheckedDecryptOptions {
+  readonly contextBytes?: Bytes
+}
+
 /** Validates decrypt options up front so misuse fails before any input is read. */
-export function checkDecryptOptions(options: DecryptOptions): void {
+export function checkDecryptOptions(options: DecryptOptions): CheckedDecryptOptions {
   checkProvider(options)
-  if (options.expectedContext !== undefined) encodeContext(options.expectedContext)
+  const contextBytes = options.expectedContext === undefined ? undefined : encodeContext(options.expectedContext)
   const { maxEdeks, maxFrameSize } = options
   // A limit that is not a number would compare false with everything, and so silently turn the check off.
   if (maxEdeks !== undefined && !(Number.isInteger(maxEdeks) && maxEdeks >= 1 && maxEdeks <= MAX_EDEKS)) {
@@ -190,4 +206,5 @@ export function checkDecryptOptions(options: DecryptOptions): void {
   if (maxFrameSize !== undefined && !(Number.isInteger(maxFrameSize) && maxFrameSize >= MIN_FRAME_SIZE)) {
     throw new InvalidArgumentError(`"maxFrameSize" expected an integer of at least ${MIN_FRAME_SIZE}`)
   }
+  return { contextBytes }
 }

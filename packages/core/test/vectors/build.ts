@@ -6,6 +6,7 @@
 
 import { fromHex, hex } from '../../../../tests/harness.ts'
 import { concat, utf8 } from '../../src/bytes.ts'
+import { encodeContext } from '../../src/context.ts'
 import { sealAll } from '../../src/encrypt.ts'
 import { sealFrame } from '../../src/frames.ts'
 import { PREAMBLE_BYTES } from '../../src/header.ts'
@@ -141,7 +142,7 @@ async function startVector(v: Input, edekContext: EncryptionContext = v.context)
   const dek = await crypto.subtle.importKey('raw', dekBytes, 'HKDF', false, ['deriveKey', 'deriveBits'])
   const extra = (v.extraEdeks ?? []).map((e) => ({ ...e, ciphertext: fromHex(e.ciphertext) }))
   const edeks = [...extra, await localEdek(dekBytes, fromHex(v.edekIv), edekContext)]
-  return startWithDataKey({ dek, edeks }, v.context, v.frameSize, fromHex(v.messageId))
+  return startWithDataKey({ dek, edeks }, encodeContext(v.context), v.frameSize, fromHex(v.messageId))
 }
 
 /** Encrypts one vector's inputs exactly as encrypt() would with those random values. */
