@@ -20,17 +20,34 @@ import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
+import { frameSizeSweep, sweepTable } from './lib/frame-size-sweep.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
 const args = new Set(argv)
 const option = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined)
 
-// `--runtime bun`: the same bench, run by Bun (from the repository's own devDependency).
-if (option('--runtime') && !globalThis.Bun) {
-  if (option('--runtime') !== 'bun') throw new Error('--runtime: only bun is supported besides node')
+// `--runtime bun`: the same bench, run by Bun (from the repository's own devDependency). `--runtime deno` runs only
+// the frame-size sweep (scripts/lib/frame-size-sweep.mjs), on the core built here.
+const otherRuntime = option('--runtime')
+if (otherRuntime && otherRuntime !== 'node' && !globalThis.Bun) {
   const rest = argv.filter((a, i) => a !== '--runtime' && argv[i - 1] !== '--runtime')
-  const run = spawnSync('npx', ['bun', fileURLToPath(import.meta.url), ...rest], { stdio: 'inherit', cwd: root })
+  let run
+  if (otherRuntime === 'bun') {
+    run = spawnSync('npx', ['bun', fileURLToPath(import.meta.url), ...rest], { stdio: 'inherit', cwd: root })
+  } else if (otherRuntime === 'deno' && args.has('--sweep')) {
+    const { build } = await import('rolldown')
+    await build({
+      input: `${root}scripts/lib/bench-core.ts`,
+      output: { file: `${root}dist/bench/core.mjs`, format: 'esm' },
+      platform: 'neutral',
+      logLevel: 'silent',
+    })
+    const sweepFile = `${root}scripts/lib/frame-size-sweep.mjs`
+    run = spawnSync('npx', ['deno', 'run', '--allow-read', sweepFile, ...rest], { stdio: 'inherit', cwd: root })
+  } else {
+    throw new Error('--runtime: bun (everything), or deno with --sweep')
+  }
   process.exit(run.status ?? 1)
 }
 const runtime = globalThis.Bun ? `bun ${globalThis.Bun.version}` : `node ${process.version}`
@@ -195,7 +212,7 @@ function opensslSpeed() {
     },
   )
   const m = /^AES-256-GCM\s+([\d.]+)k/m.exec(r.stdout ?? '')
-  return m ? Number(m[1]) / 1000 / (1e6 / 1000) : undefined // k = 1000 bytes/s → MB/s
+  return m ? Number(m[1]) / 1000 : undefined // thousands of bytes per second → MB/s
 }
 
 let ourMessage // the parts of one STREAM_BYTES message, made once (after the encrypt cases), decrypted each round
@@ -445,18 +462,19 @@ if (json) {
     console.log(`| ${k} | ${v.ours.toFixed(0)} | ${v.baseline.toFixed(0)} | ${v.ratio.toFixed(2)} | ≥ ${goals[k]} |`)
   }
   console.log(`| peak_rss_mib_stream_1gib | ${report.peak_rss_mib_stream_1gib} | | | < 80 |`)
+  console.log(`| core_bundle_gzip_kb | ${report.core_bundle_gzip_kb} | | | < 8 |`)
   console.log(`\nopenssl speed, one core, 1 MiB blocks: ${report.figures.limit_openssl_speed_mb_s} MB/s`)
   console.log('\n| stage (1 GiB, fresh process) | peak RSS MiB | MB/s |\n|---|---|---|')
   for (const [k, v] of Object.entries(report.rss_by_stage))
     console.log(`| ${k} | ${v.peak_rss_mib} | ${v.mb_s ?? ''} |`)
-  console.log(`| core_bundle_gzip_kb | ${report.core_bundle_gzip_kb} | | | < 8 |`)
 }
 
 // --- child: stream 1 GiB through one pipeline stage, report peak RSS and throughput ---
 //   idle: the runtime with the core loaded; source: the plaintext source alone; encrypt: source → encryptStream;
-//   pipeline: source → encryptStream → decryptStream (decrypt's own cost is pipeline's time less encrypt's); pipeline-gc: the same with a full GC every 64 MiB (what is
-//   live, as opposed to garbage not yet collected); bare-node-crypto: node:crypto seal + open of each 128 KiB
-//   frame in a plain loop, no streams, no core (the floor any design that hands out fresh buffers has).
+//   pipeline: source → encryptStream → decryptStream (decrypt's own cost is pipeline's time less encrypt's);
+//   pipeline-gc: the same with a full GC every 8 MiB (what is live, as opposed to garbage not yet collected);
+//   bare-node-crypto: node:crypto seal + open of each frame in a plain loop, no streams, no core (the floor of any
+//   design that hands out fresh buffers, which a stream's reader owns).
 async function rssChild(core, stage) {
   const total = (quick ? 128 : 1024) * MiB
   const source = new Uint8Array(MiB).fill(3)
@@ -494,7 +512,7 @@ async function rssChild(core, stage) {
       plain()
         .pipeThrough(core.encryptStream({ provider: p, context: { tenant: 'acme' }, frameSize }))
         .pipeThrough(core.decryptStream({ provider: p, expectedContext: { tenant: 'acme' } })),
-      stage === 'pipeline-gc' ? 64 * MiB : 0,
+      stage === 'pipeline-gc' ? 8 * MiB : 0,
     )
   }
   if (stage === 'bare-node-crypto') {
@@ -524,48 +542,15 @@ async function rssChild(core, stage) {
 
 // --- sweep: stream encrypt and decrypt at each frame size against the limit, side by side ---
 async function sweep() {
-  const rows = []
-  const sizes = [16, 32, 64, 128, 256, 512, 1024, 4096].map((k) => k * 1024)
-  for (const frameSize of sizes) {
-    const enc = async (total) => {
-      const t = performance.now()
-      const { n } = await drainWeb(webSource(total).pipeThrough(core.encryptStream({ provider, frameSize })))
-      if (n < total) throw new Error('short')
-      return mbps(total, performance.now() - t)
-    }
-    let parts
-    const dec = async (total) => {
-      let i = 0
-      const src = new ReadableStream({
-        pull(c) {
-          if (i >= parts.length) return c.close()
-          c.enqueue(parts[i++])
-        },
-      })
-      const t = performance.now()
-      const { n } = await drainWeb(src.pipeThrough(core.decryptStream({ provider })))
-      if (n !== total) throw new Error('short')
-      return mbps(total, performance.now() - t)
-    }
-    const total = (quick ? 32 : 128) * MiB
-    const e = await sideBySide(`frame ${frameSize / 1024} KiB encrypt vs limit`, enc, limitEncrypt, total)
-    parts = (await drainWeb(webSource(total).pipeThrough(core.encryptStream({ provider, frameSize })), true)).parts
-    const d = await sideBySide(`frame ${frameSize / 1024} KiB decrypt vs limit`, dec, limitDecrypt, total)
-    parts = undefined
-    rows.push({
-      frame_kib: frameSize / 1024,
-      encrypt_mb_s: e.ours,
-      encrypt_vs_limit: e.ratio,
-      decrypt_mb_s: d.ours,
-      decrypt_vs_limit: d.ratio,
-    })
-  }
-  if (json) console.log(JSON.stringify({ runtime, frameCipher: core.frameCipher().name, rows }, null, 2))
-  else {
-    console.log(`\n| frame | encrypt MB/s | vs limit | decrypt MB/s | vs limit |  (${runtime})\n|---|---|---|---|---|`)
-    for (const r of rows)
-      console.log(
-        `| ${r.frame_kib} KiB | ${r.encrypt_mb_s.toFixed(0)} | ${r.encrypt_vs_limit.toFixed(2)} | ${r.decrypt_mb_s.toFixed(0)} | ${r.decrypt_vs_limit.toFixed(2)} |`,
-      )
-  }
+  const rows = await frameSizeSweep({
+    core,
+    baseline: { encrypt: limitEncrypt, decrypt: limitDecrypt },
+    totalBytes: (quick ? 32 : 128) * MiB,
+    rounds: ROUNDS,
+    log,
+    gc: collectGarbage,
+  })
+  const label = `${runtime}, frame cipher ${core.frameCipher().name}, baseline node:crypto one-shot 1 MiB`
+  if (json) console.log(JSON.stringify({ runtime, baseline: 'node:crypto one-shot 1 MiB', rows }, null, 2))
+  else console.log(`\n${sweepTable(rows, label)}`)
 }

@@ -141,6 +141,9 @@ export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
  * const plain = response.body!.pipeThrough(decryptStream({ provider, expectedContext: { tenant: 'acme' } }))
  * await plain.pipeTo(fileWritable)
  * ```
+ * Chunks written to the stream are read until their frames have verified (a frame that fails is read once more
+ * to tell truncation from tampering), so a chunk's buffer must not be reused for new data once written.
+ *
  * @throws {InvalidArgumentError} synchronously, for bad options; every error of {@link decrypt} as the stream's
  * error.
  */
