@@ -3,8 +3,10 @@
 // real proxy on loopback). Medians of timings taken in the page (automation inflates timings taken outside it).
 // The same client in Node, where there is no IndexedDB, gives a memory hit and a miss for comparison.
 // Then the demo's upload path: a 1 GiB file (`--upload-mib N` to change) encrypted by the demo's Web Worker and
-// uploaded in parts to the demo storage service on loopback, against raw WebCrypto AES-GCM on 1 MiB chunks in the
-// same page; the page's peak JS heap (sampled over the DevTools protocol) and its longest main-thread task.
+// uploaded in parts to the demo storage service on loopback, against the plain upload of the same file the same
+// way (same parts, same number in flight), in alternating rounds, with 1 part in flight and with the demo's
+// PARTS_IN_FLIGHT; the core's encryptStream against one-shot WebCrypto in the page; the page's peak JS heap
+// (sampled over the DevTools protocol) and its longest main-thread task. `--sweep` adds the frame-size sweep.
 import { randomBytes } from 'node:crypto'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -15,6 +17,7 @@ import { generateKeyPair, SignJWT } from 'jose'
 import { build } from 'rolldown'
 import { startStorage } from './demo-storage.mjs'
 import { chromiumArgs, chromiumPath } from './lib/chromium.mjs'
+import { sweepTable } from './lib/frame-size-sweep.mjs'
 import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 import { sourceResolve } from './lib/source-condition.mjs'
 
@@ -23,6 +26,8 @@ const json = process.argv.includes('--json')
 const log = (...a) => (json ? console.error(...a) : console.log(...a))
 const COUNT = 200 // messages, each opened once per round
 const UPLOAD_MIB = Number(process.argv[process.argv.indexOf('--upload-mib') + 1] || 0) || 1024
+const UPLOAD_ROUNDS = 2 // per setting; each round is a demo upload and a plain upload, alternating
+const SWEEP = process.argv.includes('--sweep')
 const API_KEY = 'bench-browser-key'
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const listen = (server) =>
@@ -139,10 +144,36 @@ try {
   }
   await withFile()
   const base = await page.evaluate((n) => globalThis.bench.baseline(n), UPLOAD_MIB)
-  const uploadOnly = await page.evaluate(
-    ([s, t, n]) => globalThis.bench.uploadOnly(s, t, n),
-    [storageUrl, storageToken, UPLOAD_MIB],
-  )
+  const streamVsWebcrypto = await page.evaluate((n) => globalThis.bench.streamVsWebcrypto(n, 5), 256)
+  const sweep = SWEEP ? await page.evaluate((n) => globalThis.bench.sweep(n, 3), 128) : undefined
+  const PARTS_IN_FLIGHT = globalThis.bench.partsInFlight // the demo's setting (the page's code, loaded in Node above)
+  // Demo path and plain upload side by side: the ratio of each round's pair, median over the rounds.
+  const sideBySide = {}
+  for (const inFlight of [1, PARTS_IN_FLIGHT]) {
+    const demo = []
+    const plain = []
+    for (let round = 0; round < UPLOAD_ROUNDS; round++) {
+      await withFile()
+      plain.push(
+        await page.evaluate(
+          ([s, t, n, k]) => globalThis.bench.uploadOnly(s, t, n, k),
+          [storageUrl, storageToken, UPLOAD_MIB, inFlight],
+        ),
+      )
+      await withFile()
+      const r = await page.evaluate(
+        ([s, t, u, k, n, f]) => globalThis.bench.upload(s, t, u, k, n, f),
+        [storageUrl, storageToken, proxyUrl, API_KEY, UPLOAD_MIB, inFlight],
+      )
+      demo.push(r.upload_mb_s)
+      log(
+        `  ${inFlight} part(s) in flight, round ${round + 1}: demo ${r.upload_mb_s.toFixed(1)} MB/s, plain ${plain.at(-1).toFixed(1)} MB/s`,
+      )
+    }
+    const ratios = demo.map((d, i) => d / plain[i])
+    sideBySide[inFlight] = { demo: median(demo), plain: median(plain), ratio: median(ratios), ratios }
+  }
+  const uploadOnly = sideBySide[PARTS_IN_FLIGHT].plain
   await withFile() // a fresh page: the baselines' garbage does not count against the upload's heap
   const cdp = await context.newCDPSession(page)
   await cdp.send('HeapProfiler.collectGarbage') // the earlier pages' garbage (same renderer) is not the upload's
@@ -157,8 +188,8 @@ try {
   })()
   const upload = await page
     .evaluate(
-      ([s, t, u, k, n]) => globalThis.bench.upload(s, t, u, k, n),
-      [storageUrl, storageToken, proxyUrl, API_KEY, UPLOAD_MIB],
+      ([s, t, u, k, n, f]) => globalThis.bench.upload(s, t, u, k, n, f),
+      [storageUrl, storageToken, proxyUrl, API_KEY, UPLOAD_MIB, PARTS_IN_FLIGHT],
     )
     .finally(() => {
       sampling = false
@@ -188,11 +219,30 @@ try {
       webcrypto_1mib_chunks_mb_s: Number(base.webcrypto_mb_s.toFixed(1)),
       core_encrypt_stream_mb_s: Number(base.encrypt_stream_mb_s.toFixed(1)),
       upload_only_mb_s: Number(uploadOnly.toFixed(1)),
+      parts_in_flight: PARTS_IN_FLIGHT,
+      side_by_side: Object.fromEntries(
+        Object.entries(sideBySide).map(([k, v]) => [
+          `${k}_in_flight`,
+          {
+            demo_mb_s: Number(v.demo.toFixed(1)),
+            plain_mb_s: Number(v.plain.toFixed(1)),
+            ratio: Number(v.ratio.toFixed(3)),
+          },
+        ]),
+      ),
       long_tasks: upload.long_tasks,
     },
+    stream_encrypt_vs_webcrypto_in_chromium: {
+      ours_mb_s: Number(streamVsWebcrypto.ours.toFixed(0)),
+      webcrypto_mb_s: Number(streamVsWebcrypto.webcrypto.toFixed(0)),
+    },
+    ...(sweep ? { frame_size_sweep_chromium: sweep } : {}),
     ratios: {
       idb_hit_vs_miss: Number((figures.chromium_miss_ms / figures.chromium_idb_hit_ms).toFixed(2)),
       upload_vs_webcrypto: Number((upload.upload_mb_s / base.webcrypto_mb_s).toFixed(2)),
+      upload_vs_plain_upload: Number(sideBySide[PARTS_IN_FLIGHT].ratio.toFixed(3)),
+      upload_vs_plain_upload_1_in_flight: Number(sideBySide[1].ratio.toFixed(3)),
+      stream_encrypt_vs_webcrypto: Number(streamVsWebcrypto.ratio.toFixed(3)),
     },
     idb_hit_ms: Number(figures.chromium_idb_hit_ms.toFixed(3)),
     peak_js_heap_mib: Number((peak / 2 ** 20).toFixed(1)),
@@ -201,6 +251,8 @@ try {
       idb_hit_vs_miss: '>= 10',
       idb_hit_ms: '< 0.5',
       upload_vs_webcrypto: '>= 0.7',
+      upload_vs_plain_upload: '>= 0.9',
+      stream_encrypt_vs_webcrypto: '>= 0.8',
       peak_js_heap_mib: '< 150',
       max_long_task_ms: '< 100',
     },
@@ -223,6 +275,12 @@ try {
     console.log(`| upload only: the plaintext in 8 MiB Blob parts, no encryption | ${report.upload.upload_only_mb_s} |`)
     console.log(`| core encryptStream of the Blob in the page, no upload | ${report.upload.core_encrypt_stream_mb_s} |`)
     console.log(`| raw WebCrypto AES-GCM, 1 MiB chunks, no I/O | ${report.upload.webcrypto_1mib_chunks_mb_s} |`)
+    for (const [k, v] of Object.entries(report.upload.side_by_side))
+      console.log(`| ${k.replaceAll('_', ' ')}: demo ${v.demo_mb_s}, plain upload ${v.plain_mb_s} | ratio ${v.ratio} |`)
+    console.log(
+      `\nupload_vs_plain_upload ${report.ratios.upload_vs_plain_upload} (goal ≥ 0.9), stream_encrypt_vs_webcrypto ${report.ratios.stream_encrypt_vs_webcrypto} (goal ≥ 0.8)`,
+    )
+    if (sweep) console.log(`\n${sweepTable(sweep, `Chromium ${browser.version()}, baseline WebCrypto one-shot 1 MiB`)}`)
     console.log(
       `\nupload_vs_webcrypto ${report.ratios.upload_vs_webcrypto} (goal ≥ 0.7), peak_js_heap_mib ${report.peak_js_heap_mib} (goal < 150), max_long_task_ms ${report.max_long_task_ms} (goal < 100; ${upload.long_tasks} tasks over 50 ms)`,
     )

@@ -2,10 +2,11 @@
 // sees a key or plaintext. A submission is a folder of objects under <dataDir>/storage/<tenant>/<id>/: `fields`
 // (the encrypted form fields and file names) and `file-<n>` (each attached file, its own message).
 //
-// Uploads come in parts of at most 16 MiB, appended at an offset the client names, so a browser can upload a
-// file of any size with constant memory (Chromium streams request bodies only over HTTP/2), and a retried part
-// is harmless. A submission stays in <tenant>/.pending/ until committed, so an interrupted upload never shows up
-// as a submission, and one discarded or cut off never touches those already stored.
+// Uploads come in parts of at most 16 MiB, each written at the offset the client names, so a browser can upload
+// a file of any size with constant memory (Chromium streams request bodies only over HTTP/2), several parts at
+// once and in any order (within a window past what has arrived in full), and a retried part is harmless. A
+// submission stays in <tenant>/.pending/ until committed, and commits only when every object arrived whole, so an
+// interrupted upload never shows up as a submission, and one discarded or cut off never touches those stored.
 //
 // `npm start` runs it as a process of its own: `node scripts/demo-storage.mjs '<settings as JSON>'`, the identity
 // service's public key as `verifyJwk`.
@@ -34,6 +35,9 @@ import { createLocalServer } from './lib/local-http.mjs'
 
 const PART_BYTES = 16 * 2 ** 20
 const OBJECT_BYTES = 2 ** 31 // 2 GiB per object
+// A part may start at most this far past the end of what has arrived in full: parts in flight, not holes.
+const WINDOW_BYTES = 4 * PART_BYTES
+const MAX_RANGES = 16 // separate received stretches of one object (its parts in flight)
 const MAX_OBJECTS = 101
 const ID = /^[a-z0-9]{1,16}-[a-f0-9]{8}$/
 const OBJECT = /^(fields|file-\d{1,3})$/
@@ -85,22 +89,84 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     return { id, created: meta.created, objects }
   }
 
-  /** Appends one part at `offset`; a part cut off is truncated away, so the client can send it again. */
-  async function appendPart(req, res, file, offset) {
+  // Which stretches of an object have arrived, as sorted, merged [start, end) pairs in a file beside it (an
+  // object without one arrived in order, as a whole file). Changed one request at a time per object.
+  const rangesFile = (file) => `${file}.ranges`
+  const saveRanges = (file, ranges) => {
+    writeFileSync(`${rangesFile(file)}.tmp`, JSON.stringify(ranges), { mode: 0o600 })
+    renameSync(`${rangesFile(file)}.tmp`, rangesFile(file))
+  }
+  const readRanges = (file) =>
+    existsSync(rangesFile(file))
+      ? JSON.parse(readFileSync(rangesFile(file), 'utf8'))
+      : existsSync(file)
+        ? [[0, statSync(file).size]]
+        : []
+  const prefix = (ranges) => (ranges[0]?.[0] === 0 ? ranges[0][1] : 0) // bytes arrived in full from the start
+  function withRange(ranges, start, end) {
+    const all = [...ranges, [start, end]].sort((a, b) => a[0] - b[0])
+    const merged = []
+    for (const [s, e] of all) {
+      const last = merged.at(-1)
+      if (last && s <= last[1]) last[1] = Math.max(last[1], e)
+      else merged.push([s, e])
+    }
+    return merged
+  }
+  const locks = new Map()
+  /** Runs `fn` after every earlier call for the same `file` finished. */
+  function serialized(file, fn) {
+    const run = (locks.get(file) ?? Promise.resolve()).then(fn)
+    const done = run.catch(() => {})
+    locks.set(file, done)
+    done.then(() => locks.get(file) === done && locks.delete(file))
+    return run
+  }
+
+  /**
+   * Writes one part at `offset`, which may be anywhere up to WINDOW_BYTES past the end of what has arrived in
+   * full: parts come in any order, several at once. A part cut off is not counted as arrived, so the client sends
+   * it again; a part sent twice is written twice, harmlessly.
+   */
+  async function writePart(req, res, file, offset) {
     const length = Number(req.headers['content-length'])
     if (!(Number.isInteger(length) && length > 0 && length <= PART_BYTES))
       return refuse(res, 413, 'ERR_PART_TOO_LARGE', 'a part is 1 byte to 16 MiB, with a content-length')
-    const size = existsSync(file) ? statSync(file).size : 0
-    if (offset !== size) return send(res, 409, { error: { code: 'ERR_OFFSET', message: 'wrong offset' }, size })
     if (offset + length > OBJECT_BYTES) return refuse(res, 413, 'ERR_OBJECT_TOO_LARGE', 'at most 2 GiB an object')
+    const before = await serialized(file, () => {
+      const ranges = readRanges(file)
+      if (!existsSync(rangesFile(file))) saveRanges(file, ranges) // before the object's file grows holes
+      if (!existsSync(file)) writeFileSync(file, '', { mode: 0o600 })
+      return ranges
+    })
+    if (offset > prefix(before) + WINDOW_BYTES || withRange(before, offset, offset + length).length > MAX_RANGES) {
+      return send(res, 409, { error: { code: 'ERR_OFFSET', message: 'offset too far ahead' }, size: prefix(before) })
+    }
     try {
-      await pipeline(req, createWriteStream(file, { flags: 'a', mode: 0o600 }))
-      if (statSync(file).size !== offset + length) throw new Error('short part')
+      const out = createWriteStream(file, { flags: 'r+', start: offset })
+      await pipeline(req, out)
+      if (out.bytesWritten !== length) throw new Error('short part')
     } catch {
-      if (existsSync(file)) truncateSync(file, offset)
       return refuse(res, 400, 'ERR_UPLOAD_INCOMPLETE', 'the part was cut off; send it again')
     }
-    send(res, 200, { size: offset + length })
+    const after = await serialized(file, () => {
+      const ranges = withRange(readRanges(file), offset, offset + length)
+      saveRanges(file, ranges)
+      return ranges
+    })
+    send(res, 200, { size: prefix(after) })
+  }
+
+  /** Every object of an upload whole (one stretch from 0), trimmed to it; false when one is not. */
+  function completeObjects(dir) {
+    const objects = readdirSync(dir).filter((f) => OBJECT.test(f))
+    const extents = objects.map((name) => readRanges(`${dir}/${name}`))
+    if (!extents.every((r) => r.length === 1 && r[0][0] === 0)) return false
+    objects.forEach((name, i) => {
+      truncateSync(`${dir}/${name}`, extents[i][0][1]) // bytes of a part cut off past the end go
+      rmSync(rangesFile(`${dir}/${name}`), { force: true })
+    })
+    return true
   }
 
   const server = createLocalServer(async (req, res, url) => {
@@ -136,13 +202,15 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
       if (!existsSync(dir)) return refuse(res, 404, 'ERR_NOT_FOUND', 'no such upload in progress')
       const offset = Number(url.searchParams.get('offset'))
       if (!Number.isSafeInteger(offset) || offset < 0) return refuse(res, 400, 'ERR_BAD_REQUEST', 'offset?')
-      if (!existsSync(`${dir}/${name}`) && readdirSync(dir).length > MAX_OBJECTS)
+      if (!existsSync(`${dir}/${name}`) && readdirSync(dir).filter((f) => OBJECT.test(f)).length >= MAX_OBJECTS)
         return refuse(res, 413, 'ERR_TOO_MANY_OBJECTS', `at most ${MAX_OBJECTS - 1} files`)
-      return appendPart(req, res, `${dir}/${name}`, offset)
+      return writePart(req, res, `${dir}/${name}`, offset)
     }
     if (route === 'POST submissions/:/commit' && ID.test(id)) {
       const dir = `${pending}/${id}`
       if (!existsSync(`${dir}/fields`)) return refuse(res, 404, 'ERR_NOT_FOUND', 'no such upload, or no fields')
+      const whole = await serialized(dir, () => completeObjects(dir))
+      if (!whole) return refuse(res, 409, 'ERR_UPLOAD_INCOMPLETE', 'a part of an object is missing')
       renameSync(dir, `${mine}/${id}`)
       return send(res, 200, describeSubmission(`${mine}/${id}`, id))
     }

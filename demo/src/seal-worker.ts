@@ -1,26 +1,24 @@
 // Encrypts and uploads a submission off the main thread, so the page stays responsive whatever the file size.
 // The page gets the data keys from the key proxy and posts them here (a non-extractable CryptoKey travels by
 // structured clone; its bytes never do). For each object this worker streams the plaintext (a Blob, read from
-// disk as it goes) through encryptStream and uploads the ciphertext in parts of 8 MiB as they fill, one part
-// uploading while the next is encrypted: memory stays flat, the file is never whole in memory.
+// disk as it goes) through encryptStream and uploads the ciphertext in parts of 8 MiB as they fill, a few parts
+// uploading at once while the next is encrypted (the storage service takes parts in any order): memory stays
+// flat, the file is never whole in memory.
 import { type DataKey, EnvelopeError, encryptStream, type KeyProvider } from '@envelope/core'
-import { StorageApi, StorageError } from './storage-api.ts'
+import { PART_BYTES, PARTS_IN_FLIGHT, StorageApi } from './storage-api.ts'
 
-const PART_BYTES = 8 * 2 ** 20
 const ATTEMPTS = 3
 const RETRYABLE = new Set(['ERR_STORAGE_UNAVAILABLE', 'ERR_UPLOAD_INCOMPLETE'])
 
 /**
- * Uploads one part, sending it again after a dropped connection or a cut-off body (the service truncates a part
- * cut off, so a resend is safe). A part that landed but whose answer was lost shows as `ERR_OFFSET` with the
- * size already stored: done.
+ * Uploads one part, sending it again after a dropped connection or a cut-off body: the service writes a part at
+ * its offset and counts it only once it arrived whole, so a resend (also of a part whose answer was lost) is safe.
  */
 async function putPart(storage: StorageApi, submission: string, name: string, offset: number, part: Blob) {
   for (let attempt = 1; ; attempt++) {
     try {
       return await storage.putPart(submission, name, offset, part)
     } catch (err) {
-      if (err instanceof StorageError && err.code === 'ERR_OFFSET' && err.size === offset + part.size) return
       if (attempt >= ATTEMPTS || !(err instanceof EnvelopeError) || !RETRYABLE.has(err.code)) throw err
       await new Promise((resolve) => setTimeout(resolve, 250 * attempt))
     }
@@ -38,6 +36,8 @@ export interface SealRequest {
   readonly token: string
   readonly submission: string
   readonly objects: readonly SealObject[]
+  /** Parts uploading at once; default PARTS_IN_FLIGHT (the upload benchmark compares settings). */
+  readonly partsInFlight?: number
 }
 export type SealMessage =
   | { readonly type: 'started'; readonly scope: string }
@@ -54,7 +54,8 @@ const holding = (dataKey: DataKey): KeyProvider => ({
   unwrapDataKeys: () => Promise.reject(new EnvelopeError('ERR_INVALID_ARGUMENT', 'this worker only encrypts')),
 })
 
-async function sealAndUpload({ storageUrl, token, submission, objects }: SealRequest): Promise<void> {
+async function sealAndUpload(request: SealRequest): Promise<void> {
+  const { storageUrl, token, submission, objects, partsInFlight = PARTS_IN_FLIGHT } = request
   const storage = new StorageApi(storageUrl, async () => token)
   const total = objects.reduce((n, o) => n + o.plaintext.size, 0)
   let uploadedPlaintext = 0
@@ -72,7 +73,7 @@ async function sealAndUpload({ storageUrl, token, submission, objects }: SealReq
       encryptStream({ provider: holding(dataKey), context, plaintextLength: plaintext.size }),
     )
     let offset = 0
-    let pending: Promise<void> = Promise.resolve()
+    const uploading: Promise<void>[] = [] // oldest first
     let chunks: Uint8Array<ArrayBuffer>[] = []
     let filled = 0
     let credited = 0
@@ -84,12 +85,13 @@ async function sealAndUpload({ storageUrl, token, submission, objects }: SealReq
       offset += part.size
       chunks = []
       filled = 0
-      await pending // one part in flight at a time: it uploads while the next one is encrypted
-      pending = putPart(storage, submission, name, at, part).then(() => {
+      if (uploading.length >= partsInFlight) await uploading.shift() // a failure stops the upload here
+      const upload = putPart(storage, submission, name, at, part).then(() => {
         uploadedPlaintext += covers
         post({ type: 'progress', uploadedPlaintext, total })
       })
-      pending.catch(() => {}) // awaited (and so reported) before the next part or at the end
+      upload.catch(() => {}) // awaited (and so reported) in order, before more parts or at the end
+      uploading.push(upload)
     }
     for await (const chunk of ciphertext as unknown as AsyncIterable<Uint8Array<ArrayBuffer>>) {
       chunks.push(chunk)
@@ -97,7 +99,7 @@ async function sealAndUpload({ storageUrl, token, submission, objects }: SealReq
       if (filled >= PART_BYTES) await flush()
     }
     if (filled > 0 || offset === 0) await flush()
-    await pending
+    for (const upload of uploading.splice(0)) await upload
   }
 }
 

@@ -2,6 +2,15 @@
 // become EnvelopeErrors with stable codes, so the page explains them like any other.
 import { EnvelopeError } from '@envelope/core'
 
+/** Ciphertext bytes per uploaded part (the service takes up to 16 MiB). */
+export const PART_BYTES = 8 * 2 ** 20
+/**
+ * Parts uploading at once (the service takes them in any order, up to 64 MiB ahead). More than one keeps
+ * Chromium's upload path busy while a part's answer is on its way (docs/benchmarks.md: 1 and 3 measured side by
+ * side); memory is this many parts.
+ */
+export const PARTS_IN_FLIGHT = 3
+
 export interface StoredObject {
   readonly name: string
   readonly bytes: number
@@ -52,7 +61,7 @@ export class StorageApi {
     return ((await (await this.call('/submissions', { method: 'POST' })).json()) as { id: string }).id
   }
 
-  /** Appends one part (at most 16 MiB) of an object at `offset`. */
+  /** Writes one part (at most 16 MiB) of an object at `offset`; parts may come in any order. */
   async putPart(id: string, name: string, offset: number, part: Blob): Promise<void> {
     await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
   }

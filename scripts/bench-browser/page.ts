@@ -2,19 +2,31 @@
 // runs the demo's upload path (encrypt in its Web Worker, upload in parts to the demo storage service) against raw
 // WebCrypto; times are taken in the page itself (automation would inflate them). Driven by
 // scripts/bench-browser.mjs.
+import * as core from '@envelope/core'
 import { createLocalKeyProvider, decrypt, encrypt, encryptStream } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { type DekCache, openDekCache } from '@envelope/idb-cache'
 import { dataKeysFor, sealInWorker } from '../../demo/src/sealing.ts'
-import { StorageApi } from '../../demo/src/storage-api.ts'
+import { PART_BYTES, PARTS_IN_FLIGHT, StorageApi } from '../../demo/src/storage-api.ts'
+import { frameSizeSweep, webCryptoBaseline } from '../lib/frame-size-sweep.mjs'
 
 declare global {
   var bench: {
+    partsInFlight: number
     seal(proxyUrl: string, apiKey: string, count: number): Promise<string[]>
     open(proxyUrl: string, apiKey: string, messages: string[], rounds: number, fresh: boolean): Promise<number[][]>
     baseline(mib: number): Promise<{ webcrypto_mb_s: number; encrypt_stream_mb_s: number }>
-    uploadOnly(storageUrl: string, token: string, mib: number): Promise<number>
-    upload(storageUrl: string, token: string, proxyUrl: string, apiKey: string, mib: number): Promise<UploadFigures>
+    streamVsWebcrypto(mib: number, rounds: number): Promise<{ ours: number; webcrypto: number; ratio: number }>
+    sweep(mib: number, rounds: number): Promise<unknown[]>
+    uploadOnly(storageUrl: string, token: string, mib: number, inFlight: number): Promise<number>
+    upload(
+      storageUrl: string,
+      token: string,
+      proxyUrl: string,
+      apiKey: string,
+      mib: number,
+      inFlight: number,
+    ): Promise<UploadFigures>
   }
 }
 
@@ -37,6 +49,7 @@ function testFile(mib: number): Blob {
 }
 
 globalThis.bench = {
+  partsInFlight: PARTS_IN_FLIGHT,
   async seal(proxyUrl, apiKey, count) {
     const provider = createKeyProxyClient({ baseUrl: proxyUrl, apiKey, tenant: 'bench' })
     const plaintext = new Uint8Array(1024).fill(7)
@@ -92,15 +105,66 @@ globalThis.bench = {
     const encrypt_stream_mb_s = (mib * MiB) / 1e6 / ((performance.now() - t) / 1000)
     return { webcrypto_mb_s, encrypt_stream_mb_s }
   },
-  /** The ceiling of the upload itself: the file's plaintext sent as 8 MiB Blob parts, no encryption; MB/s. */
-  async uploadOnly(storageUrl, token, mib) {
+  /**
+   * The core's encryptStream over in-memory 1 MiB chunks against one-shot WebCrypto over the same chunks, in
+   * alternating rounds (median of the rounds' ratios): the stream's own cost, with no file and no upload.
+   */
+  async streamVsWebcrypto(mib, rounds) {
+    const chunk = new Uint8Array(MiB).map((_, i) => (i * 2654435761) >>> 24)
+    const provider = await createLocalKeyProvider({ kek: crypto.getRandomValues(new Uint8Array(32)), keyId: 'bench' })
+    const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt'])
+    const ours = async () => {
+      let sent = 0
+      const t = performance.now()
+      await new ReadableStream({
+        pull(c) {
+          if (sent++ >= mib) return c.close()
+          c.enqueue(chunk)
+        },
+      })
+        .pipeThrough(encryptStream({ provider }))
+        .pipeTo(new WritableStream())
+      return (mib * MiB) / 1e6 / ((performance.now() - t) / 1000)
+    }
+    const webcrypto = async () => {
+      const t = performance.now()
+      for (let i = 0; i < mib; i++) {
+        await crypto.subtle.encrypt({ name: 'AES-GCM', iv: crypto.getRandomValues(new Uint8Array(12)) }, key, chunk)
+      }
+      return (mib * MiB) / 1e6 / ((performance.now() - t) / 1000)
+    }
+    await ours()
+    await webcrypto()
+    const o: number[] = []
+    const w: number[] = []
+    const r: number[] = []
+    for (let i = 0; i < rounds; i++) {
+      o.push(await ours())
+      w.push(await webcrypto())
+      r.push(o.at(-1)! / w.at(-1)!)
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+    return { ours: median(o), webcrypto: median(w), ratio: median(r) }
+  },
+  /** encryptStream and decryptStream per frame size against one-shot WebCrypto (scripts/lib/frame-size-sweep.mjs). */
+  async sweep(mib, rounds) {
+    return frameSizeSweep({ core, baseline: await webCryptoBaseline(), totalBytes: mib * MiB, rounds })
+  },
+  /**
+   * The ceiling of the upload itself: the file's plaintext sent as Blob parts of the demo's size, `inFlight` at
+   * once as the demo does, no encryption; MB/s.
+   */
+  async uploadOnly(storageUrl, token, mib, inFlight) {
     const file = testFile(mib)
     const storage = new StorageApi(storageUrl, async () => token)
     const submission = await storage.create()
     const t = performance.now()
-    for (let at = 0; at < file.size; at += 8 * MiB) {
-      await storage.putPart(submission, 'file-0', at, file.slice(at, at + 8 * MiB))
+    const uploading: Promise<void>[] = []
+    for (let at = 0; at < file.size; at += PART_BYTES) {
+      if (uploading.length >= inFlight) await uploading.shift()
+      uploading.push(storage.putPart(submission, 'file-0', at, file.slice(at, at + PART_BYTES)))
     }
+    await Promise.all(uploading)
     const seconds = (performance.now() - t) / 1000
     await storage.discard(submission)
     return (mib * MiB) / 1e6 / seconds
@@ -109,7 +173,7 @@ globalThis.bench = {
    * The demo's upload path for a `mib` MiB file: data keys from the proxy, then the demo's worker encrypts and
    * uploads in 8 MiB parts to the demo storage service. Long tasks are observed on the page's main thread.
    */
-  async upload(storageUrl, token, proxyUrl, apiKey, mib) {
+  async upload(storageUrl, token, proxyUrl, apiKey, mib, inFlight) {
     const file = testFile(mib)
     const longTasks: number[] = []
     const observer = new PerformanceObserver((list) => {
@@ -124,7 +188,8 @@ globalThis.bench = {
       ['fields', new Blob(['{"fields":{},"files":[]}'])],
       ['file-0', file],
     ])
-    await sealInWorker(new Worker('seal-worker.js', { type: 'module' }), { storageUrl, token, submission, objects })
+    const request = { storageUrl, token, submission, objects, partsInFlight: inFlight }
+    await sealInWorker(new Worker('seal-worker.js', { type: 'module' }), request)
     const stored = await storage.commit(submission)
     const seconds = (performance.now() - t) / 1000
     observer.disconnect()
