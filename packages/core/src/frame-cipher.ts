@@ -6,6 +6,7 @@
  * only the per-message key, which the core derives as bytes anyway (message-key.ts), is handed to the cipher.
  * @module
  */
+import { concat } from './bytes.ts'
 import type { Bytes } from './key-provider.ts'
 
 /**
@@ -28,18 +29,7 @@ export interface FrameCipher {
 }
 
 /** The parts as one array: the only part itself, else a copy. */
-export function joined(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!
-  let length = 0
-  for (const p of parts) length += p.length
-  const out = new Uint8Array(length)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+const joined = (parts: readonly Uint8Array[]): Uint8Array => (parts.length === 1 ? parts[0]! : concat(parts))
 
 /** The reference path: `crypto.subtle`, which copies its input when called (so callers may reuse it at once). */
 export const webCryptoFrameCipher: FrameCipher = {
