@@ -26,7 +26,7 @@ const json = process.argv.includes('--json')
 const log = (...a) => (json ? console.error(...a) : console.log(...a))
 const COUNT = 200 // messages, each opened once per round
 const UPLOAD_MIB = Number(process.argv[process.argv.indexOf('--upload-mib') + 1] || 0) || 1024
-const UPLOAD_ROUNDS = 2 // per setting; each round is a demo upload and a plain upload, alternating
+const UPLOAD_ROUNDS = 3 // per setting; each round is a demo upload and a plain upload, alternating
 const SWEEP = process.argv.includes('--sweep')
 const API_KEY = 'bench-browser-key'
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
