@@ -134,16 +134,15 @@ export interface DecryptStream extends TransformStream<Uint8Array, Bytes> {
 /**
  * A `TransformStream` that decrypts a message as it arrives. Each frame is released only after its tag
  * verified; a stream that ends without its final frame errors (it never ends cleanly), so a consumer must treat
- * the output as complete only when the stream closes without error.
+ * the output as complete only when the stream closes without error. Chunks written to the stream are read until
+ * their frames have verified (a frame that fails is read once more to tell truncation from tampering), so a
+ * chunk's buffer must not be reused for new data once written.
  *
  * @example
  * ```ts
  * const plain = response.body!.pipeThrough(decryptStream({ provider, expectedContext: { tenant: 'acme' } }))
  * await plain.pipeTo(fileWritable)
  * ```
- * Chunks written to the stream are read until their frames have verified (a frame that fails is read once more
- * to tell truncation from tampering), so a chunk's buffer must not be reused for new data once written.
- *
  * @throws {InvalidArgumentError} synchronously, for bad options; every error of {@link decrypt} as the stream's
  * error.
  */

@@ -1,6 +1,7 @@
 /**
- * envelope core: envelope encryption on WebCrypto and Web Streams only. The same code runs in browsers,
- * Node, Deno, Bun and workerd. The wire format is specified in docs/format.md.
+ * envelope core: envelope encryption on WebCrypto and Web Streams (and `node:crypto` for frames where it is
+ * faster: Node, Bun). The same code runs in browsers, Node, Deno, Bun and workerd. The wire format is specified
+ * in docs/format.md.
  *
  * @example
  * ```ts
