@@ -471,6 +471,9 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   )
   await page.screenshot({ path: `${shots}/shredded-submission.png`, fullPage: true })
   expect([...storedFiles(`${storage}/globex`)].length).toBe(before) // the ciphertext is still there, and useless
-  const keys = JSON.parse(readFileSync(`${data}/keys.json`, 'utf8')) as { tenants: Record<string, unknown> }
-  expect(JSON.stringify(keys.tenants.globex)).not.toContain('sealed') // no key material left to recover it with
+  const keys = JSON.parse(readFileSync(`${data}/keys.json`, 'utf8')) as {
+    records: Record<string, Record<string, unknown>>
+  }
+  // no key material left to recover it with
+  expect(JSON.stringify(keys.records['local-key']!['globex/default'])).not.toContain('sealed')
 })

@@ -57,8 +57,11 @@ export const readmeCommands: Readonly<Record<string, DocumentedCommand>> = {
     files: ['.envelope-data/keys.json', '.envelope-data/audit.log', '.envelope-data/admin.key'],
     check: async (dir) => {
       const { readFileSync } = await import('node:fs')
-      const keys = JSON.parse(readFileSync(`${dir}/.envelope-data/keys.json`, 'utf8')) as { tenants: object }
-      if (!('acme' in keys.tenants && 'globex' in keys.tenants)) throw new Error('tenants acme and globex not made')
+      const keys = JSON.parse(readFileSync(`${dir}/.envelope-data/keys.json`, 'utf8')) as {
+        records: { 'local-key': object }
+      }
+      const made = keys.records['local-key']
+      if (!('acme/default' in made && 'globex/default' in made)) throw new Error('tenants acme and globex not made')
     },
   },
   'npm run admin -- rotate acme': {

@@ -117,7 +117,9 @@ describe('npm start', () => {
     expect(readFileSync(`${dataDir}/root.key`, 'utf8').trim()).toBe(oldRootKey)
     expect(readFileSync(`${dataDir}/audit.log`, 'utf8').split('\n')[0]).toBe(oldAuditLine)
     expect(existsSync(`${dataDir}/proxy`)).toBe(false)
-    expect(JSON.parse(readFileSync(`${dataDir}/keys.json`, 'utf8')).tenants).toHaveProperty('acme')
+    expect(JSON.parse(readFileSync(`${dataDir}/keys.json`, 'utf8')).records['local-key']).toHaveProperty([
+      'acme/default',
+    ])
     expect(existsSync(`${dataDir}/admin.key`)).toBe(true)
   })
 

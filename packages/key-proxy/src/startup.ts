@@ -9,6 +9,7 @@ import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
 import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
+import { FileKeystore } from './keystore/file-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
 
 /**
@@ -64,8 +65,9 @@ export async function startup(argv: readonly string[], env: Record<string, strin
       ]
 
   // Locks the data folder: a second proxy on it stops here, naming this one (ERR_DATA_DIR_LOCKED).
+  const keystore = FileKeystore.open({ file: `${dataDir}/keys.json` })
   const kms = new LocalKms({
-    file: `${dataDir}/keys.json`,
+    keystore,
     rootKey,
     minDeletionDays: config.minDeletionDays,
     maxKeyVersions: config.maxKeyVersions,

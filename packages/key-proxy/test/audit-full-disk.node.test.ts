@@ -74,7 +74,7 @@ test('a full disk: key use fails closed with ERR_AUDIT_UNAVAILABLE, readiness re
 
   // The key file cannot be written: the rotation is refused with a typed error and leaves no temp file.
   const rotate = () => call('/admin/tenants/acme/keys/default/rotate', {}, `ApiKey ${proxy!.adminKey}`)
-  expect(await rotate()).toMatchObject({ status: 503, code: 'ERR_KMS_UNAVAILABLE' })
+  expect(await rotate()).toMatchObject({ status: 503, code: 'ERR_KEYSTORE_UNAVAILABLE' })
   expect(readdirSync(mountPoint).filter((f) => f.endsWith('.tmp'))).toEqual([])
 
   // Audit lines still fit in the last page of audit.log for a while; then they cannot be written.

@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test, vi } from 'vitest'
+import { FileKeystore } from '../src/keystore/file-keystore.ts'
 import { LocalKms } from '../src/kms/local-kms.ts'
 import { codeOf } from './proxy-process.ts'
 
@@ -17,13 +18,16 @@ const keyFileWrites = () =>
 
 const open: LocalKms[] = []
 afterEach(() => {
-  for (const kms of open.splice(0)) (kms as { close?: () => void }).close?.()
+  for (const kms of open.splice(0)) {
+    kms.close()
+    kms.keystore.close()
+  }
 })
 
 function localKms(now: () => Date) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-local-kms-'))
   const kms = new LocalKms({
-    file: join(dir, 'keys.json'),
+    keystore: FileKeystore.open({ file: join(dir, 'keys.json') }),
     rootKey: crypto.getRandomValues(new Uint8Array(32)),
     minDeletionDays: 0,
     now,

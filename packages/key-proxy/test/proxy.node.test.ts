@@ -125,7 +125,7 @@ describe('data keys', () => {
     const [, tenant, keyName, version] = /^([^/]+)\/([^#]+)#(\d+)$/.exec(kid)!
     // docs/key-proxy-api.md, "Disaster recovery": unseal the version's key with the root key...
     const keys = JSON.parse(readFileSync(`${proxy.dataDir}/keys.json`, 'utf8'))
-    const sealed = Buffer.from(keys.tenants[tenant!][keyName!].versions[version!].sealed, 'base64url')
+    const sealed = Buffer.from(keys.records['local-key'][`${tenant}/${keyName}`].versions[version!].sealed, 'base64url')
     const root = Buffer.from(readFileSync(`${proxy.dataDir}/root.key`, 'utf8').trim(), 'base64url')
     const rootKey = await crypto.subtle.importKey('raw', root, 'AES-GCM', false, ['decrypt'])
     const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
@@ -478,7 +478,9 @@ describe('key administration', () => {
     expect(await codeOf(decrypt(m, { provider: fresh() }))).toBe('ERR_KEY_DESTROYED')
     expect(await codeOf(encrypt('more', { provider: fresh() }))).toBe('ERR_KEY_DESTROYED')
     expect(
-      JSON.stringify(JSON.parse(readFileSync(`${proxy.dataDir}/keys.json`, 'utf8')).tenants.initech),
+      JSON.stringify(
+        JSON.parse(readFileSync(`${proxy.dataDir}/keys.json`, 'utf8')).records['local-key']['initech/default'],
+      ),
     ).not.toContain('sealed')
   })
 

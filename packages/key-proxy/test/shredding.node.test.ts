@@ -60,8 +60,9 @@ test('kill -9 during admin writes, then destroy: no file in the data folder stil
     }).catch(() => undefined) // cut off by the crash
   // Crash in the middle of key-file writes (SIGKILL as soon as a write's temp file is written) until one leaves
   // behind a temp file that holds the victim's sealed key.
-  const sealed = JSON.parse(readFileSync(join(proxy.dataDir, 'keys.json'), 'utf8')).tenants.victim.default.versions[1]
-    .sealed as string
+  const sealed = JSON.parse(readFileSync(join(proxy.dataDir, 'keys.json'), 'utf8')).records['local-key'][
+    'victim/default'
+  ].versions[1].sealed as string
   const holdsVictim = (f: string) => readFileSync(join(proxy!.dataDir, f), 'utf8').includes(sealed)
   let orphaned: string[] = []
   for (let round = 0; round < 40 && orphaned.length === 0; round++) {

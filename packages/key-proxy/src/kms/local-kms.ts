@@ -1,19 +1,25 @@
 /**
- * The embedded KMS: tenants' CMKs (32-byte AES keys with versions) kept in one JSON file, each version's
- * material sealed with AES-256-GCM under a root key, so the file alone reveals no key. EDEKs are JWEs
- * (edek-jwe.ts). Key states follow AWS KMS: enabled, disabled, pending deletion (with a waiting period; unwrap
- * refused), destroyed (material erased: crypto-shredding).
+ * The embedded KMS: tenants' CMKs (32-byte AES keys with versions) kept as `local-key` records in the keystore,
+ * each version's material sealed with AES-256-GCM under a root key, so the keystore alone reveals no key. Key
+ * states follow AWS KMS: enabled, disabled, pending deletion (with a waiting period; use refused), destroyed
+ * (material erased: crypto-shredding).
+ *
+ * Each key is a {@link LocalCmk} (a CmkClient, src/kms/cmk.ts) whose wraps are compact JWEs under one version
+ * (edek-jwe.ts): a DEK wrapped in direct mode is exactly the local EDEK of earlier versions, so every EDEK made
+ * since the first version opens.
  * @module
  */
 import { createSecretKey, type KeyObject } from 'node:crypto'
 import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { ProxyError } from '../errors.ts'
+import type { Keystore } from '../keystore/keystore.ts'
+import type { LocalKeyRecord } from '../keystore/records.ts'
 import { isName, NAME_RULE } from '../names.ts'
-import type { KeyInfo, KeyState, KmsBackend } from './backend.ts'
-import { contextHash, kidOf, readEdekHeader, sealEdek } from './edek-jwe.ts'
-import { openEdekNode } from './jwe-open-node.ts'
-import { KeyFile } from './key-file.ts'
+import type { KeyInfo, KmsBackend } from './backend.ts'
+import type { CmkCallOptions, CmkClient, CmkLifecycle, CmkStatus, CmkWrapped, WrapContext } from './cmk.ts'
+import { contextHash, kidOf, readEdekHeader } from './edek-jwe.ts'
+import { jweHeader, openJweNode, sealJweNode } from './jwe-node.ts'
 
 /**
  * The provider id in EDEKs made by {@link LocalKms}.
@@ -25,58 +31,8 @@ import { KeyFile } from './key-file.ts'
  */
 export const LOCAL_PROVIDER_ID = 'envelope-local-kms'
 
-interface StoredVersion {
-  readonly created: string
-  /** base64url(iv ‖ AES-GCM(root, material)); removed when destroyed. */
-  readonly sealed?: string
-}
-interface StoredKey {
-  readonly state: KeyState
-  readonly primary: number
-  readonly deletionDate?: string
-  readonly versions: ReadonlyMap<number, StoredVersion>
-}
-/** tenant → key name → key. Maps, never plain objects: a name such as `__proto__` is an ordinary key here. */
-type Store = ReadonlyMap<string, ReadonlyMap<string, StoredKey>>
-
-const FORMAT = 'envelope-local-kms/1'
-
-/** The key file's JSON: `{ format, tenants: { <tenant>: { <key>: { state, primary, deletionDate?, versions } } } }`. */
-function toJson(store: Store): unknown {
-  const entries = <V, T>(m: ReadonlyMap<string | number, V>, f: (v: V) => T) =>
-    Object.fromEntries([...m].map(([k, v]) => [String(k), f(v)])) // own data properties, whatever the name
-  return {
-    format: FORMAT,
-    tenants: entries(store, (keys) =>
-      entries(keys, (k) => ({
-        state: k.state,
-        primary: k.primary,
-        ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
-        versions: entries(k.versions, (v) => v),
-      })),
-    ),
-  }
-}
-
-function fromJson(json: unknown, path: string): Store {
-  const store = new Map<string, Map<string, StoredKey>>()
-  if (json === undefined) return store
-  const f = json as { format?: unknown; tenants?: unknown }
-  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (!isObject(f) || f.format !== FORMAT || !isObject(f.tenants)) {
-    throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${path} is not an ${FORMAT} key file`)
-  }
-  for (const [tenant, keys] of Object.entries(f.tenants)) {
-    const byName = new Map<string, StoredKey>()
-    for (const [name, k] of Object.entries(keys as object)) {
-      const versions = new Map<number, StoredVersion>()
-      for (const [v, version] of Object.entries((k as { versions: object }).versions)) versions.set(Number(v), version)
-      byName.set(name, { ...(k as StoredKey), versions })
-    }
-    store.set(tenant, byName)
-  }
-  return store
-}
+/** Cached key records and unsealed versions at most (a bound on memory, whatever the number of tenants). */
+const MAX_CACHED = 10_000
 
 /**
  * Options of {@link LocalKms}.
@@ -87,8 +43,8 @@ function fromJson(json: unknown, path: string): Store {
  * ```
  */
 export interface LocalKmsOptions {
-  /** Path of the key file. */
-  readonly file: string
+  /** Where the keys live (the file keystore by default: docs/kms-backends.md). */
+  readonly keystore: Keystore
   /** The 32-byte root key that seals key material at rest. */
   readonly rootKey: Uint8Array
   /** Shortest deletion waiting period accepted, in days (AWS: 7). */
@@ -100,42 +56,63 @@ export interface LocalKmsOptions {
 }
 
 /**
- * The file-backed KMS. One instance per key file: it locks the file's folder (a second instance, in this process
- * or another, throws `ERR_DATA_DIR_LOCKED` naming the holder) and keeps the keys in memory, writing the file on
- * every change. {@link LocalKms.close} releases the folder.
+ * The JWE header fields that bind a wrap context. A DEK's context `{tenant, purpose: 'dek', ctx}` under the
+ * tenant's own key is the local EDEK of every version (`ctx` alone); any other context is `wc`, all its pairs.
+ */
+function bindingOf(tenant: string, context: WrapContext): { ctx: string } | { wc: Record<string, string> } {
+  const keys = Object.keys(context)
+  if (keys.length === 3 && context.tenant === tenant && context.purpose === 'dek' && typeof context.ctx === 'string') {
+    return { ctx: context.ctx }
+  }
+  const wc: Record<string, string> = {}
+  for (const k of keys.sort()) {
+    if (typeof context[k] !== 'string') throw new ProxyError('ERR_BAD_REQUEST', 'a wrap context holds strings only')
+    wc[k] = context[k]
+  }
+  return { wc }
+}
+
+const sameBinding = (header: Record<string, unknown>, b: ReturnType<typeof bindingOf>) =>
+  'ctx' in b
+    ? header.ctx === b.ctx && header.wc === undefined
+    : header.ctx === undefined && JSON.stringify(header.wc) === JSON.stringify(b.wc)
+
+const versionsOf = (k: LocalKeyRecord) =>
+  Object.keys(k.versions)
+    .map(Number)
+    .sort((a, b) => a - b)
+
+/**
+ * The local KMS over a keystore. Lifecycle changes are atomic updates of the key's record; reads come from a
+ * cache that the keystore's change notifications keep current.
  *
  * @example
  * ```ts
- * const kms = new LocalKms({ file: '.envelope-data/keys.json', rootKey })
+ * const kms = new LocalKms({ keystore: FileKeystore.open({ file: '.envelope-data/keys.json' }), rootKey })
  * await kms.createKey('acme', 'default')
- * const { dek, edek } = await kms.generate('acme', 'default', { doc: '42' })
+ * const cmk = kms.cmk('acme', 'default') // a CmkClient
+ * const { key, ciphertext, version } = await cmk.generate({ tenant: 'acme', purpose: 'lease', lease: 'l1' })
  * ```
  * @throws {ProxyError} from its methods, with the codes of docs/key-proxy-api.md (`ERR_KEY_NOT_FOUND`,
- * `ERR_KEY_DISABLED`, `ERR_KEY_DESTROYED`, `ERR_KEY_VERSION_LIMIT`, `ERR_KMS_UNAVAILABLE` when the key file
- * cannot be written, …).
+ * `ERR_KEY_DISABLED`, `ERR_KEY_DESTROYED`, `ERR_KEY_VERSION_LIMIT`, `ERR_KMS_UNAVAILABLE` with a wrong root key,
+ * `ERR_KEYSTORE_UNAVAILABLE` when the keystore cannot be written, …).
  */
 export class LocalKms implements KmsBackend {
   readonly providerId = LOCAL_PROVIDER_ID
-  private readonly file: KeyFile
-  private store: Store
+  readonly keystore: Keystore
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
   private readonly maxKeyVersions: number
   private readonly now: () => Date
-  // sealed string → the version's key: a non-extractable CryptoKey for jose (sealing), a KeyObject for opening
-  private readonly material = new Map<string, { key: CryptoKey; object: KeyObject }>()
-  private writing: Promise<unknown> = Promise.resolve()
+  private readonly records = new Map<string, Promise<LocalKeyRecord | undefined>>()
+  // `tenant/key#version` → the version's key, unsealed once (with the sealed text it came from)
+  private readonly material = new Map<string, { sealed: string; object: KeyObject }>()
   /** Destructions at first use under way, by `tenant/key`: one write per key, however many requests touch it. */
   private readonly destroying = new Map<string, Promise<KeyInfo>>()
+  private readonly unwatch: () => void
 
   constructor(options: LocalKmsOptions) {
-    this.file = new KeyFile(options.file)
-    try {
-      this.store = fromJson(this.file.read(), options.file)
-    } catch (err) {
-      this.file.close()
-      throw err
-    }
+    this.keystore = options.keystore
     this.root = crypto.subtle.importKey('raw', options.rootKey as Uint8Array<ArrayBuffer>, 'AES-GCM', false, [
       'encrypt',
       'decrypt',
@@ -143,11 +120,94 @@ export class LocalKms implements KmsBackend {
     this.minDeletionDays = options.minDeletionDays ?? 7
     this.maxKeyVersions = options.maxKeyVersions ?? 100
     this.now = options.now ?? (() => new Date())
+    this.unwatch = this.keystore.watch((change) => {
+      if (change.kind === '*') {
+        this.records.clear()
+        this.material.clear()
+      } else if (change.kind === 'local-key') this.forget(change.key)
+    })
   }
 
-  /** Releases the data folder (the process's exit does too). */
+  /** Stops following the keystore (which the caller closes). */
   close(): void {
-    this.file.close()
+    this.unwatch()
+    this.records.clear()
+    this.material.clear()
+  }
+
+  /** The CMK client of one key (the key need not exist yet: {@link createKey}). */
+  cmk(tenant: string, keyName: string): LocalCmk {
+    return new LocalCmk(this, tenant, keyName)
+  }
+
+  // --- records ---
+  private forget(id: string): void {
+    this.records.delete(id)
+    for (const kid of this.material.keys()) if (kid.startsWith(`${id}#`)) this.material.delete(kid)
+  }
+
+  /** The key's record (cached; the keystore's notifications drop what changed). */
+  record(tenant: string, keyName: string): Promise<LocalKeyRecord | undefined> {
+    const id = `${tenant}/${keyName}`
+    let r = this.records.get(id)
+    if (!r) {
+      if (this.records.size >= MAX_CACHED) this.records.clear()
+      r = this.keystore.get('local-key', id)
+      this.records.set(id, r)
+      r.catch(() => this.records.delete(id))
+    }
+    return r
+  }
+
+  private async key(tenant: string, keyName: string): Promise<LocalKeyRecord> {
+    const k = await this.record(tenant, keyName)
+    if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+    return k
+  }
+
+  /** A key past its deletion date is destroyed on first touch, as a KMS would at the end of the waiting period. */
+  async usable(tenant: string, keyName: string): Promise<LocalKeyRecord> {
+    let k = await this.key(tenant, keyName)
+    if (k.state === 'pending_deletion' && k.deletionDate && this.now() >= new Date(k.deletionDate)) {
+      const id = `${tenant}/${keyName}`
+      let done = this.destroying.get(id)
+      if (!done) {
+        done = this.destroy(tenant, keyName).finally(() => this.destroying.delete(id))
+        this.destroying.set(id, done)
+      }
+      await done
+      k = await this.key(tenant, keyName)
+    }
+    if (k.state === 'disabled') throw new ProxyError('ERR_KEY_DISABLED', `key "${tenant}/${keyName}" is disabled`)
+    if (k.state === 'pending_deletion') {
+      throw new ProxyError('ERR_KEY_PENDING_DELETION', `key "${tenant}/${keyName}" is scheduled for deletion`)
+    }
+    if (k.state === 'destroyed') throw new ProxyError('ERR_KEY_DESTROYED', `key "${tenant}/${keyName}" was destroyed`)
+    return k
+  }
+
+  private info(tenant: string, keyName: string, k: LocalKeyRecord): KeyInfo {
+    return {
+      tenant,
+      keyName,
+      state: k.state,
+      primaryVersion: k.primary,
+      versions: versionsOf(k),
+      ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
+    }
+  }
+
+  /** Read-modify-write of one key's record (atomic in the keystore). */
+  private async update(
+    tenant: string,
+    keyName: string,
+    change: (k: LocalKeyRecord | undefined) => Promise<LocalKeyRecord | undefined>,
+  ): Promise<KeyInfo> {
+    const id = `${tenant}/${keyName}`
+    const next = await this.keystore.update('local-key', id, change)
+    this.forget(id)
+    if (!next) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+    return this.info(tenant, keyName, next)
   }
 
   // --- material ---
@@ -165,10 +225,18 @@ export class LocalKms implements KmsBackend {
     return toBase64url(out)
   }
 
-  /** The key of one CMK version, unsealed once: a non-extractable key for jose, a KeyObject for node:crypto. */
-  private async unseal(sealed: string, kid: string): Promise<{ key: CryptoKey; object: KeyObject }> {
-    const hit = this.material.get(sealed)
-    if (hit) return hit
+  private newVersion(tenant: string, keyName: string, version: number) {
+    const material = crypto.getRandomValues(new Uint8Array(32))
+    return this.seal(material, kidOf(tenant, keyName, version)).finally(() => material.fill(0))
+  }
+
+  /** The key of one CMK version, unsealed once. */
+  async versionKey(tenant: string, keyName: string, k: LocalKeyRecord, version: number): Promise<KeyObject> {
+    const kid = kidOf(tenant, keyName, version)
+    const sealed = k.versions[String(version)]?.sealed
+    if (!sealed) throw new ProxyError('ERR_EDEK_INVALID', `key version ${version} does not exist`)
+    const hit = this.material.get(kid)
+    if (hit?.sealed === sealed) return hit.object
     const bytes = fromBase64url(sealed)
     if (!bytes || bytes.length < 28) throw new ProxyError('ERR_INTERNAL', 'key file entry is damaged')
     const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
@@ -181,79 +249,14 @@ export class LocalKms implements KmsBackend {
         cause: err,
       })
     }
-    const entry = {
-      key: await crypto.subtle.importKey('raw', material, 'AES-GCM', false, ['encrypt', 'decrypt']),
-      object: createSecretKey(material),
-    }
+    const object = createSecretKey(material)
     material.fill(0)
-    this.material.set(sealed, entry)
-    return entry
+    if (this.material.size >= MAX_CACHED) this.material.clear()
+    this.material.set(kid, { sealed, object })
+    return object
   }
 
-  // --- state ---
-  private key(tenant: string, keyName: string): StoredKey {
-    const k = this.store.get(tenant)?.get(keyName)
-    if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
-    return k
-  }
-
-  /** A key past its deletion date is destroyed on first touch, as a KMS would at the end of the waiting period. */
-  private async usable(tenant: string, keyName: string): Promise<StoredKey> {
-    let k = this.key(tenant, keyName)
-    if (k.state === 'pending_deletion' && k.deletionDate && this.now() >= new Date(k.deletionDate)) {
-      const id = `${tenant}/${keyName}`
-      let done = this.destroying.get(id)
-      if (!done) {
-        done = this.destroy(tenant, keyName).finally(() => this.destroying.delete(id))
-        this.destroying.set(id, done)
-      }
-      await done
-      k = this.key(tenant, keyName)
-    }
-    if (k.state === 'disabled') throw new ProxyError('ERR_KEY_DISABLED', `key "${tenant}/${keyName}" is disabled`)
-    if (k.state === 'pending_deletion') {
-      throw new ProxyError('ERR_KEY_PENDING_DELETION', `key "${tenant}/${keyName}" is scheduled for deletion`)
-    }
-    if (k.state === 'destroyed') throw new ProxyError('ERR_KEY_DESTROYED', `key "${tenant}/${keyName}" was destroyed`)
-    return k
-  }
-
-  private info(tenant: string, keyName: string, k: StoredKey): KeyInfo {
-    return {
-      tenant,
-      keyName,
-      state: k.state,
-      primaryVersion: k.primary,
-      versions: [...k.versions.keys()],
-      ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
-    }
-  }
-
-  /**
-   * Read-modify-write of one key, one at a time. `change` returns the key's next state, or the same object when
-   * nothing changes (then nothing is written).
-   */
-  private update(
-    tenant: string,
-    keyName: string,
-    change: (k: StoredKey | undefined) => Promise<StoredKey>,
-  ): Promise<KeyInfo> {
-    const run = this.writing.then(async () => {
-      const current = this.store.get(tenant)?.get(keyName)
-      const next = await change(current)
-      if (next !== current) {
-        const store = new Map(this.store)
-        store.set(tenant, new Map(store.get(tenant)).set(keyName, next))
-        this.file.write(toJson(store))
-        this.store = store
-      }
-      return this.info(tenant, keyName, next)
-    })
-    this.writing = run.catch(() => {})
-    return run
-  }
-
-  // --- KmsBackend ---
+  // --- KmsBackend (the local EDEKs of every version) ---
   async generate(tenant: string, keyName: string, context: EncryptionContext) {
     const dek = crypto.getRandomValues(new Uint8Array(32))
     return { dek, edek: await this.wrapFor(dek, tenant, keyName, context) }
@@ -273,15 +276,14 @@ export class LocalKms implements KmsBackend {
       throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a well-formed JWE of this KMS')
     }
     if (h.tenant !== tenant) throw new ProxyError('ERR_TENANT_FORBIDDEN', 'EDEK belongs to another tenant')
-    const k = await this.usable(h.tenant, h.keyName)
-    const sealed = k.versions.get(h.version)?.sealed
-    if (!sealed) throw new ProxyError('ERR_EDEK_INVALID', `key version ${h.version} does not exist`)
-    if (h.ctx !== (await contextHash(context))) {
-      throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
-    }
-    const dek = openEdekNode(jwe, (await this.unseal(sealed, kidOf(h.tenant, h.keyName, h.version))).object)
-    if (dek?.length !== 32) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK does not authenticate')
-    return { dek, keyVersion: String(h.version) }
+    await this.usable(h.tenant, h.keyName) // the key's state is told before a context mismatch
+    const ctx = await contextHash(context)
+    if (h.ctx !== ctx) throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
+    const dek = await this.cmk(h.tenant, h.keyName).unwrap(
+      { ciphertext: edek.ciphertext, version: edek.keyVersion },
+      { tenant, purpose: 'dek', ctx },
+    )
+    return { dek, keyVersion: edek.keyVersion }
   }
 
   async rewrap(tenant: string, edek: Edek, context: EncryptionContext, toTenant = tenant) {
@@ -296,61 +298,62 @@ export class LocalKms implements KmsBackend {
 
   /** An EDEK of `dek` under the primary version of the tenant's key. */
   private async wrapFor(dek: Uint8Array, tenant: string, keyName: string, context: EncryptionContext): Promise<Edek> {
-    const k = await this.usable(tenant, keyName)
-    const { key: cmk } = await this.unseal(k.versions.get(k.primary)!.sealed!, kidOf(tenant, keyName, k.primary))
-    const jwe = await sealEdek(dek, cmk, tenant, keyName, k.primary, context)
+    const ctx = await contextHash(context)
+    const { ciphertext, version } = await this.cmk(tenant, keyName).wrap(dek, { tenant, purpose: 'dek', ctx })
     return {
       providerId: LOCAL_PROVIDER_ID,
       keyId: `${tenant}/${keyName}`,
-      keyVersion: String(k.primary),
-      ciphertext: new TextEncoder().encode(jwe) as Uint8Array<ArrayBuffer>,
+      keyVersion: version,
+      ciphertext: ciphertext as Uint8Array<ArrayBuffer>,
     }
   }
 
-  async describe(tenant: string, keyName: string) {
-    return this.info(tenant, keyName, this.key(tenant, keyName))
+  // --- lifecycle ---
+  async describe(tenant: string, keyName: string): Promise<KeyInfo> {
+    return this.info(tenant, keyName, await this.key(tenant, keyName))
   }
 
-  createKey(tenant: string, keyName: string) {
+  createKey(tenant: string, keyName: string): Promise<KeyInfo> {
     if (!isName(tenant) || !isName(keyName)) {
       return Promise.reject(new ProxyError('ERR_BAD_REQUEST', `tenant and key names are ${NAME_RULE}`))
     }
     return this.update(tenant, keyName, async (k) => {
       if (k) throw new ProxyError('ERR_KEY_EXISTS', `tenant "${tenant}" already has key "${keyName}"`)
-      const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, 1))
-      return { state: 'enabled', primary: 1, versions: new Map([[1, { created: this.now().toISOString(), sealed }]]) }
+      const sealed = await this.newVersion(tenant, keyName, 1)
+      return { state: 'enabled', primary: 1, versions: { '1': { created: this.now().toISOString(), sealed } } }
     })
   }
 
-  rotate(tenant: string, keyName: string) {
+  rotate(tenant: string, keyName: string): Promise<KeyInfo> {
     return this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state !== 'enabled')
         throw new ProxyError('ERR_KEY_STATE', `only an enabled key can rotate (it is ${k.state})`)
-      if (k.versions.size >= this.maxKeyVersions) {
+      const versions = versionsOf(k)
+      if (versions.length >= this.maxKeyVersions) {
         throw new ProxyError(
           'ERR_KEY_VERSION_LIMIT',
-          `key "${tenant}/${keyName}" has ${k.versions.size} versions, the most allowed (maxKeyVersions)`,
+          `key "${tenant}/${keyName}" has ${versions.length} versions, the most allowed (maxKeyVersions)`,
         )
       }
-      const v = Math.max(...k.versions.keys()) + 1
-      const sealed = await this.seal(crypto.getRandomValues(new Uint8Array(32)), kidOf(tenant, keyName, v))
-      const versions = new Map(k.versions).set(v, { created: this.now().toISOString(), sealed })
-      return { ...k, primary: v, versions }
+      const v = versions[versions.length - 1]! + 1
+      const sealed = await this.newVersion(tenant, keyName, v)
+      return { ...k, primary: v, versions: { ...k.versions, [v]: { created: this.now().toISOString(), sealed } } }
     })
   }
 
-  setEnabled(tenant: string, keyName: string, enabled: boolean) {
+  setEnabled(tenant: string, keyName: string, enabled: boolean): Promise<KeyInfo> {
     return this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state !== 'enabled' && k.state !== 'disabled') {
         throw new ProxyError('ERR_KEY_STATE', `a key that is ${k.state} cannot be ${enabled ? 'enabled' : 'disabled'}`)
       }
-      return { ...k, state: enabled ? 'enabled' : 'disabled' }
+      const state = enabled ? 'enabled' : 'disabled'
+      return k.state === state ? k : { ...k, state }
     })
   }
 
-  scheduleDeletion(tenant: string, keyName: string, waitingDays: number) {
+  scheduleDeletion(tenant: string, keyName: string, waitingDays: number): Promise<KeyInfo> {
     return this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (!Number.isFinite(waitingDays) || waitingDays < this.minDeletionDays || waitingDays > 30) {
@@ -363,7 +366,7 @@ export class LocalKms implements KmsBackend {
     })
   }
 
-  cancelDeletion(tenant: string, keyName: string) {
+  cancelDeletion(tenant: string, keyName: string): Promise<KeyInfo> {
     return this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state !== 'pending_deletion') throw new ProxyError('ERR_KEY_STATE', 'key is not scheduled for deletion')
@@ -375,21 +378,123 @@ export class LocalKms implements KmsBackend {
   }
 
   /**
-   * Crypto-shredding. Before it is acknowledged, the key file without the material is on disk and every temp
-   * file (a possible copy) is gone: no file of the folder holds the key's material.
+   * Crypto-shredding. Before it is acknowledged, the record without the material is durable and the keystore has
+   * shredded its leftovers (the file keystore: every temp file, a possible copy): no file holds the material.
    */
-  async destroy(tenant: string, keyName: string) {
+  async destroy(tenant: string, keyName: string): Promise<KeyInfo> {
     const info = await this.update(tenant, keyName, async (k) => {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state === 'destroyed') return k
       if (k.state !== 'pending_deletion' || !k.deletionDate || this.now() < new Date(k.deletionDate)) {
         throw new ProxyError('ERR_KEY_STATE', 'only a key whose deletion waiting period is over can be destroyed')
       }
-      for (const v of k.versions.values()) if (v.sealed) this.material.delete(v.sealed)
-      const versions = new Map([...k.versions].map(([n, v]) => [n, { created: v.created }]))
+      const versions = Object.fromEntries(Object.entries(k.versions).map(([n, v]) => [n, { created: v.created }]))
       return { ...k, state: 'destroyed', versions }
     })
-    this.file.removeTemps()
+    await this.keystore.shred()
     return info
+  }
+}
+
+/**
+ * One key of the local KMS as a CMK client: a wrap is a compact JWE (A256GCMKW, A256GCM) under the primary
+ * version, naming it (`kid: "<tenant>/<key>#<version>"`) and binding the wrap context in its protected header.
+ */
+export class LocalCmk implements CmkClient, CmkLifecycle {
+  readonly provider = 'local'
+  readonly keyRef: string
+  readonly #kms: LocalKms
+  readonly #tenant: string
+  readonly #key: string
+
+  constructor(kms: LocalKms, tenant: string, keyName: string) {
+    this.#kms = kms
+    this.#tenant = tenant
+    this.#key = keyName
+    this.keyRef = `local:${tenant}/${keyName}`
+  }
+
+  async wrap(key: Uint8Array, context: WrapContext, _options?: CmkCallOptions): Promise<CmkWrapped> {
+    if (!(key instanceof Uint8Array) || key.length !== 32) {
+      throw new ProxyError('ERR_BAD_REQUEST', 'the local KMS wraps 32-byte keys only')
+    }
+    const binding = bindingOf(this.#tenant, context)
+    const k = await this.#kms.usable(this.#tenant, this.#key)
+    const cmk = await this.#kms.versionKey(this.#tenant, this.#key, k, k.primary)
+    const jwe = sealJweNode({ kid: kidOf(this.#tenant, this.#key, k.primary), ...binding }, key, cmk)
+    return { ciphertext: new TextEncoder().encode(jwe), version: String(k.primary) }
+  }
+
+  async unwrap(wrapped: CmkWrapped, context: WrapContext, _options?: CmkCallOptions): Promise<Uint8Array> {
+    let jwe: string
+    try {
+      // ignoreBOM: a leading U+FEFF stays in the text (and fails the JWE checks); stripped, other bytes would open.
+      jwe = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(wrapped?.ciphertext)
+    } catch {
+      throw new ProxyError('ERR_EDEK_INVALID', 'not a wrap of the local KMS')
+    }
+    const header = jweHeader(jwe)
+    const version = Number(wrapped?.version)
+    if (
+      !header ||
+      !/^\d{1,9}$/.test(String(wrapped?.version)) ||
+      header.kid !== kidOf(this.#tenant, this.#key, version) ||
+      !sameBinding(header, bindingOf(this.#tenant, context))
+    ) {
+      throw new ProxyError('ERR_EDEK_INVALID', 'not a wrap of this key, or made for another wrap context')
+    }
+    const k = await this.#kms.usable(this.#tenant, this.#key)
+    const key = openJweNode(jwe, await this.#kms.versionKey(this.#tenant, this.#key, k, version), header)
+    if (key?.length !== 32) throw new ProxyError('ERR_EDEK_INVALID', 'the wrapped key does not authenticate')
+    return key
+  }
+
+  async generate(context: WrapContext, options?: CmkCallOptions): Promise<{ key: Uint8Array } & CmkWrapped> {
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    return { key, ...(await this.wrap(key, context, options)) }
+  }
+
+  async describe(): Promise<CmkStatus> {
+    const info = await this.#kms.describe(this.#tenant, this.#key)
+    return {
+      state: info.state,
+      primaryVersion: String(info.primaryVersion),
+      versions: info.state === 'destroyed' ? [] : info.versions.map(String),
+      managedBy: 'proxy',
+      keyRef: this.keyRef,
+      ...(info.deletionDate ? { deletionDate: info.deletionDate } : {}),
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  // --- CmkLifecycle ---
+  async create(): Promise<CmkStatus> {
+    await this.#kms.createKey(this.#tenant, this.#key)
+    return this.describe()
+  }
+
+  async rotate(): Promise<CmkStatus> {
+    await this.#kms.rotate(this.#tenant, this.#key)
+    return this.describe()
+  }
+
+  async setEnabled(enabled: boolean): Promise<CmkStatus> {
+    await this.#kms.setEnabled(this.#tenant, this.#key, enabled)
+    return this.describe()
+  }
+
+  /** Shreds at once: a deletion with no waiting period (the proxy's routes schedule one first). */
+  async destroy(): Promise<CmkStatus> {
+    const info = await this.#kms.describe(this.#tenant, this.#key)
+    if (info.state !== 'pending_deletion' && info.state !== 'destroyed') {
+      await this.#kms.scheduleDeletion(this.#tenant, this.#key, 0).catch((err) => {
+        throw err instanceof ProxyError && err.code === 'ERR_BAD_REQUEST'
+          ? new ProxyError('ERR_KEY_STATE', 'schedule the deletion first (minDeletionDays)')
+          : err
+      })
+    }
+    await this.#kms.destroy(this.#tenant, this.#key)
+    return this.describe()
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The local KMS's key file: JSON written atomically (temp file, fsync, rename, fsync of the folder), so a crash
+ * The file keystore's file (`keys.json`): JSON written atomically (temp file, fsync, rename, fsync of the folder), so a crash
  * at any moment leaves either the old file or the new one, never a torn one, and an acknowledged write is on
- * disk. One process owns the folder (folder-lock.ts): the file is read once, then only this process writes it.
+ * disk. One process owns the folder (folder-lock.ts): the file is read once, then only this process writes it
+(or, with `lock: false`, the processes of one instance whose primary holds the lock, one write at a time).
  *
  * A write cut off by a crash leaves its temp file (`keys.json.<id>.tmp`, a copy of the key file with sealed key
  * material in it); with the folder locked no other process writes temp files, so every one found at open is an
@@ -20,10 +21,17 @@ export class KeyFile {
   private readonly dir: string
   private readonly lock: FolderLock
 
-  /** Locks the folder (or throws `ERR_DATA_DIR_LOCKED`) and removes orphaned temp files. */
-  constructor(path: string) {
+  /**
+   * Locks the folder (or throws `ERR_DATA_DIR_LOCKED`) and removes orphaned temp files. `lock: false`: a process
+   * of an instance whose primary process holds the lock (and removes orphans).
+   */
+  constructor(path: string, options: { readonly lock?: boolean } = {}) {
     this.path = path
     this.dir = dirname(path)
+    if (options.lock === false) {
+      this.lock = { check() {}, release() {} }
+      return
+    }
     this.lock = lockFolder(this.dir)
     try {
       this.removeTemps()
@@ -40,12 +48,12 @@ export class KeyFile {
       text = readFileSync(this.path, 'utf8')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${this.path} cannot be read`, { cause: err })
+      throw new ProxyError('ERR_KEYSTORE_UNAVAILABLE', `the key file ${this.path} cannot be read`, { cause: err })
     }
     try {
       return JSON.parse(text)
     } catch (err) {
-      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file ${this.path} is not JSON`, { cause: err })
+      throw new ProxyError('ERR_KEYSTORE_UNAVAILABLE', `the key file ${this.path} is not JSON`, { cause: err })
     }
   }
 
@@ -68,7 +76,7 @@ export class KeyFile {
         unlinkSync(tmp)
       } catch {}
       const code = (err as NodeJS.ErrnoException).code ?? 'error'
-      throw new ProxyError('ERR_KMS_UNAVAILABLE', `the key file cannot be written (${code})`, { cause: err })
+      throw new ProxyError('ERR_KEYSTORE_UNAVAILABLE', `the key file cannot be written (${code})`, { cause: err })
     }
     this.syncFolder() // the rename itself must survive a crash
   }
