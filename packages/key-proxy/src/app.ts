@@ -34,7 +34,7 @@ import { checkName } from './names.ts'
  * @example
  * ```ts
  * const options: AppOptions = {
- *   kms: new LocalKms({ file: 'keys.json', rootKey }),
+ *   kms: new LocalKms({ keystore: FileKeystore.open({ file: 'keys.json' }), rootKey }),
  *   auth: { apiKeys: [{ id: 'billing', sha256: billingKeyHash, tenants: ['acme'] }] },
  *   audit: (line) => writeSync(auditFd, `${JSON.stringify(line)}\n`),
  *   corsOrigins: ['https://app.example.com'],
@@ -117,7 +117,7 @@ function actionOf(method: string, path: string): AuditLine['action'] | undefined
  *
  * @example
  * ```ts
- * const app = createApp({ kms: new LocalKms({ file: 'keys.json', rootKey }), auth: { apiKeys }, audit })
+ * const app = createApp({ kms: new LocalKms({ keystore: FileKeystore.open({ file: 'keys.json' }), rootKey }), auth: { apiKeys }, audit })
  * Deno.serve({ hostname: '127.0.0.1', port: 7777 }, app.fetch) // or Bun.serve, @hono/node-server, a worker
  * ```
  * @throws Nothing itself: every request it refuses is answered with `{ error: { code, message, requestId } }` and

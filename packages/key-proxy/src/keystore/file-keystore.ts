@@ -17,11 +17,24 @@ import type { Keystore, KeystoreChange, KeystoreUpdate } from './keystore.ts'
 import { fromLegacyKeyFile, LEGACY_FORMAT } from './legacy-key-file.ts'
 import { KEYSTORE_KINDS, type KeystoreKind, type KeystoreRecords } from './records.ts'
 
+/**
+ * The `format` field of a file keystore's JSON file.
+ *
+ * @example
+ * ```ts
+ * if (JSON.parse(readFileSync(file, 'utf8')).format !== KEYSTORE_FORMAT) throw new Error('not a keystore file')
+ * ```
+ */
 export const KEYSTORE_FORMAT = 'envelope-keystore/1'
 
 /**
  * How the processes of one instance share the file (the shape of the server's instance sync): one write at a time
  * across them, and each told of the others' writes. Without one, this process is the file's only user.
+ *
+ * @example
+ * ```ts
+ * const keystore = FileKeystore.open({ file, sync: workerSync }) // the primary and its workers: one instance
+ * ```
  */
 export interface FileKeystoreSync {
   /** True when other processes write the file too: re-read it before each change. */
@@ -34,6 +47,14 @@ export interface FileKeystoreSync {
   onChange(apply: () => void | Promise<void>): void
 }
 
+/**
+ * Options of {@link FileKeystore.open}.
+ *
+ * @example
+ * ```ts
+ * const keystore = FileKeystore.open({ file: '/var/lib/envelope-proxy/keys.json' })
+ * ```
+ */
 export interface FileKeystoreOptions {
   /** Path of the JSON file (the folder is locked: one keystore per folder). */
   readonly file: string

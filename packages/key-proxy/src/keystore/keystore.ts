@@ -34,15 +34,36 @@
  */
 import type { KeystoreKind, KeystoreRecords } from './records.ts'
 
-/** A committed change of one record, or `{ kind: '*' }`: anything may have changed. */
+/**
+ * A committed change of one record, or `{ kind: '*' }`: anything may have changed.
+ *
+ * @example
+ * ```ts
+ * keystore.watch((c) => (c.kind === '*' ? cache.clear() : cache.delete(`${c.kind}:${c.key}`)))
+ * ```
+ */
 export type KeystoreChange = { readonly kind: KeystoreKind; readonly key: string } | { readonly kind: '*' }
 
 /**
  * What `change` returns in {@link Keystore.update}: the next record, `null` to delete the record, or `current`
  * itself (the same object) to leave it as it is (then nothing is written and no one is told).
+ *
+ * @example
+ * ```ts
+ * await keystore.update('lease', id, (current) => current ?? lease) // create once, else leave as it is
+ * ```
  */
 export type KeystoreUpdate<K extends KeystoreKind> = KeystoreRecords[K] | null | undefined
 
+/**
+ * Everything the key proxy must remember, with the contract of this module's documentation.
+ *
+ * @example
+ * ```ts
+ * const keystore: Keystore = FileKeystore.open({ file: '.envelope-data/keys.json' })
+ * const tenants = await keystore.list('tenant')
+ * ```
+ */
 export interface Keystore {
   /** The record, or undefined when there is none. */
   get<K extends KeystoreKind>(kind: K, key: string): Promise<KeystoreRecords[K] | undefined>

@@ -15,13 +15,37 @@
  * @module
  */
 
-/** A JSON value, as a record holds it. */
+/**
+ * A JSON value, as a record holds it.
+ *
+ * @example
+ * ```ts
+ * const settings: { readonly [k: string]: JsonValue } = { module: '/usr/lib/softhsm/libsofthsm2.so', maxSessions: 4 }
+ * ```
+ */
 export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [k: string]: JsonValue }
 
-/** How a tenant's new DEKs are wrapped: by the KMS itself (a call per DEK), or under a lease key (docs/kms-backends.md). */
+/**
+ * How a tenant's new DEKs are wrapped: by the KMS itself (a call per DEK), or under a lease key (docs/kms-backends.md).
+ *
+ * @example
+ * ```ts
+ * const mode: KmsMode = tenant.entries.find((e) => e.id === tenant.primary)?.mode ?? 'direct'
+ * ```
+ */
 export type KmsMode = 'direct' | 'leased'
 
-/** One KMS a tenant's keys live in: the local KMS, an HSM over PKCS#11, AWS KMS, … */
+/**
+ * One KMS a tenant's keys live in: the local KMS, an HSM over PKCS#11, AWS KMS, …
+ *
+ * @example
+ * ```ts
+ * const entry: KmsEntryRecord = {
+ *   id: 'hsm', provider: 'pkcs11', mode: 'leased', created: new Date().toISOString(),
+ *   settings: { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'acme', pinFile: '/etc/envelope/acme.pin' },
+ * }
+ * ```
+ */
 export interface KmsEntryRecord {
   /** The entry's name (a name, docs/key-proxy-api.md): EDEKs it makes have the key id `<tenant>/<id>`. */
   readonly id: string
@@ -48,6 +72,15 @@ export interface KmsEntryRecord {
   readonly lease?: { readonly id: string; readonly created: string }
 }
 
+/**
+ * A tenant: its KMS entries and the one new DEKs are made with (kind `tenant`, key `<tenant>`).
+ *
+ * @example
+ * ```ts
+ * const acme = await keystore.get('tenant', 'acme')
+ * const primary = acme?.entries.find((e) => e.id === acme.primary)
+ * ```
+ */
 export interface TenantRecord {
   /** The id of the entry new DEKs are made with. */
   readonly primary: string
@@ -55,7 +88,15 @@ export interface TenantRecord {
   readonly entries: readonly KmsEntryRecord[]
 }
 
-/** A CMK of the embedded local KMS (the key file of earlier versions held these as `tenants.<t>.<key>`). */
+/**
+ * A CMK of the embedded local KMS (the key file of earlier versions held these as `tenants.<t>.<key>`).
+ *
+ * @example
+ * ```ts
+ * const key = await keystore.get('local-key', 'acme/default')
+ * if (key?.state === 'enabled') console.log('primary version', key.primary)
+ * ```
+ */
 export interface LocalKeyRecord {
   readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
   /** The version new wraps use. */
@@ -66,7 +107,14 @@ export interface LocalKeyRecord {
   readonly versions: { readonly [version: string]: { readonly created: string; readonly sealed?: string } }
 }
 
-/** A lease key: random AES-256, wrapped by the entry's CMK with the wrap context `{tenant, purpose: 'lease', lease}`. */
+/**
+ * A lease key: random AES-256, wrapped by the entry's CMK with the wrap context `{tenant, purpose: 'lease', lease}`.
+ *
+ * @example
+ * ```ts
+ * const leases = await keystore.list('lease', 'acme/hsm/')
+ * ```
+ */
 export interface LeaseRecord {
   readonly tenant: string
   readonly entry: string
@@ -78,13 +126,36 @@ export interface LeaseRecord {
   readonly created: string
 }
 
-/** Each kind's record type. */
+/**
+ * Each kind's record type.
+ *
+ * @example
+ * ```ts
+ * type Tenant = KeystoreRecords['tenant']
+ * ```
+ */
 export interface KeystoreRecords {
   readonly tenant: TenantRecord
   readonly 'local-key': LocalKeyRecord
   readonly lease: LeaseRecord
 }
 
+/**
+ * The kinds of record a keystore holds.
+ *
+ * @example
+ * ```ts
+ * const kind: KeystoreKind = 'lease'
+ * ```
+ */
 export type KeystoreKind = keyof KeystoreRecords
 
+/**
+ * Every kind, in the order a keystore lists them (a database keystore makes one table of them).
+ *
+ * @example
+ * ```ts
+ * for (const kind of KEYSTORE_KINDS) console.log(kind, (await keystore.list(kind)).length)
+ * ```
+ */
 export const KEYSTORE_KINDS: readonly KeystoreKind[] = ['tenant', 'local-key', 'lease']

@@ -39,7 +39,7 @@ const MAX_CACHED = 10_000
  *
  * @example
  * ```ts
- * const kms = new LocalKms({ file: '/var/lib/envelope-proxy/keys.json', rootKey, minDeletionDays: 7 })
+ * const kms = new LocalKms({ keystore: FileKeystore.open({ file: '/var/lib/envelope-proxy/keys.json' }), rootKey, minDeletionDays: 7 })
  * ```
  */
 export interface LocalKmsOptions {
@@ -399,6 +399,14 @@ export class LocalKms implements KmsBackend {
 /**
  * One key of the local KMS as a CMK client: a wrap is a compact JWE (A256GCMKW, A256GCM) under the primary
  * version, naming it (`kid: "<tenant>/<key>#<version>"`) and binding the wrap context in its protected header.
+ *
+ * @example
+ * ```ts
+ * const cmk = kms.cmk('acme', 'default')
+ * const wrapped = await cmk.wrap(leaseKey, { tenant: 'acme', purpose: 'lease', lease: 'l1' })
+ * ```
+ * @throws {ProxyError} from its methods: `ERR_KEY_NOT_FOUND`, `ERR_KEY_DISABLED`, `ERR_KEY_PENDING_DELETION`,
+ * `ERR_KEY_DESTROYED`, `ERR_EDEK_INVALID`, `ERR_KEYSTORE_UNAVAILABLE`.
  */
 export class LocalCmk implements CmkClient, CmkLifecycle {
   readonly provider = 'local'
