@@ -4,7 +4,7 @@
 import { build } from 'rolldown'
 import { sourceResolve } from '../../scripts/lib/source-condition.mjs'
 
-const external = [/^hono(\/|$)/, /^@hono\//, /^jose(\/|$)/, /^node:/]
+const external = [/^hono(\/|$)/, /^@hono\//, /^jose(\/|$)/, /^prom-client(\/|$)/, /^pg(\/|$)/, /^node:/]
 for (const name of ['serve-node', 'admin-cli', 'aws-kms-endpoint/serve-node']) {
   await build({
     input: new URL(`./src/${name}.ts`, import.meta.url).pathname,

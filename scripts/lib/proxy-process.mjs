@@ -29,7 +29,7 @@ export async function startProxyProcess(settings, nodeArgs = []) {
     let out = ''
     child.stdout.on('data', (d) => {
       out += d
-      const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)
+      const m = /listening on (https?:\/\/[\d.]+:\d+)/.exec(out)
       if (m) resolve(m[1])
     })
     child.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${out}`)))

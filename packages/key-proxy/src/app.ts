@@ -27,6 +27,9 @@ import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
 import { checkName } from './names.ts'
+import type { Logger } from './log.ts'
+import type { ProxyMetrics } from './metrics.ts'
+import { observeRequests } from './observe.ts'
 
 /**
  * Options of {@link createApp}: the KMS, who may call, where audit lines go, and the request limits.
@@ -52,6 +55,12 @@ export interface AppOptions {
   readonly maxBatch?: number
   /** Browser origins allowed to call the data-key routes (CORS). Default none. */
   readonly corsOrigins?: readonly string[]
+  /** A JSON log line per request (observe.ts). Default none. */
+  readonly log?: Logger
+  /** Request counts and latencies (metrics.ts). Default none. */
+  readonly metrics?: ProxyMetrics
+  /** More of what readiness needs (keystore, shutting down): a problem makes `/v1/ready` answer 503 with it. */
+  readonly readiness?: () => Promise<{ code: ProxyErrorCode; message: string } | undefined>
 }
 
 /**
@@ -130,11 +139,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
   const authenticate = createAuthenticator(options.auth)
   const app = new Hono<Vars>()
 
-  app.use('*', async (c, next) => {
-    c.set('requestId', crypto.randomUUID())
-    c.header('x-request-id', c.get('requestId'))
-    await next()
-  })
+  app.use('*', observeRequests(options))
   if (options.corsOrigins?.length) {
     // Admin routes too: a tenant's key administrator may manage its key from the browser (a key-admin JWT).
     const allowed = cors({
@@ -241,6 +246,8 @@ export function createApp(options: AppOptions): Hono<Vars> {
   app.get('/v1/ready', async (c) => {
     const unready = (code: ProxyErrorCode, message: string) =>
       c.json({ error: { code, message, requestId: c.get('requestId') } }, 503)
+    const problem = await options.readiness?.()
+    if (problem) return unready(problem.code, problem.message)
     if (!auditLog.ready()) return unready('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written')
     try {
       await kms.describe('__readiness__', DEFAULT_KEY).catch((err) => {

@@ -13,6 +13,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   '--data': 'ENVELOPE_DATA_DIR',
   '--tenants': 'ENVELOPE_TENANTS',
   '--cors-origins': 'ENVELOPE_CORS_ORIGINS',
+  '--workers': 'ENVELOPE_PROXY_WORKERS',
 }
 
 export const PROXY_HELP = `usage: envelope-proxy [options]
@@ -28,14 +29,19 @@ options (each also an environment variable; a flag wins over the variable, the v
   --data DIR            data folder (./.envelope-data)        $ENVELOPE_DATA_DIR
   --tenants A,B         tenants whose key is made on start    $ENVELOPE_TENANTS
   --cors-origins O,P    browser origins allowed               $ENVELOPE_CORS_ORIGINS
+  --workers N           processes serving the port (0: this   $ENVELOPE_PROXY_WORKERS
+                        one alone; default: one per core)
   -h, --help            this help
   -v, --version         the version
 
 Also from the environment: $ENVELOPE_ROOT_KEY (base64url, 32 bytes) instead of <data>/root.key.
-The configuration file holds the rest (apiKeys, adminKeys, jwt, minDeletionDays, maxBodyBytes, maxBatch):
-see the package README. Key administration: envelope-admin --help.
+The configuration file holds the rest (apiKeys, adminKeys, jwt, minDeletionDays, maxBodyBytes, maxBatch, tls,
+metrics, shutdownTimeoutMs, logLevel): see the package README and docs/operations.md. Key administration:
+envelope-admin --help.
 
-On start it prints the address it listens on and its data folder. SIGINT or SIGTERM stops it.
+It logs JSON lines on stdout, the first ones the address it listens on and its data folder. SIGTERM or SIGINT
+stops it gracefully (requests in flight are answered; a second signal stops at once); SIGHUP reloads the TLS
+certificate.
 Exit code 1 when it cannot start (the reason is printed), 2 on a usage error.`
 
 /** What the command line asks for: print something and exit, or start with this argv and environment. */

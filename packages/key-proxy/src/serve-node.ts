@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Node entry and the `envelope-proxy` bin (`npm run proxy` in this repository; Node 20 cannot run TypeScript, so
-// that builds first). Also runs under Bun and Deno, through their Node compatibility.
+// that builds first). Also runs under Bun and Deno, through their Node compatibility. `--workers N` (default: one
+// per core under Node) serves from N processes on one port: server/main.ts.
 import { readFileSync } from 'node:fs'
-import { serveNode } from './node-server.ts'
 import { parseProxyCommand } from './proxy-cli.ts'
-import { startup } from './startup.ts'
+import { main } from './server/main.ts'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 const command = parseProxyCommand(process.argv.slice(2), process.env, version)
@@ -13,18 +13,4 @@ if (command.kind === 'exit') {
   if (command.stderr) console.error(command.stderr)
   process.exit(command.code)
 }
-
-startup(command.argv, command.env)
-  .then(({ app, config, where }) => {
-    const server = serveNode(app, config, (info) => {
-      console.log(`envelope key proxy listening on http://${config.host}:${info.port}`)
-      console.log(where)
-    })
-    const stop = () => server.close(() => process.exit(0))
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
-  .catch((err) => {
-    console.error(`key proxy did not start: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? err}`)
-    process.exit(1)
-  })
+void main(command.argv, command.env)

@@ -4,13 +4,14 @@ import { randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
-import { createApp, DEFAULT_KEY } from './app.ts'
+import { type AppOptions, createApp, DEFAULT_KEY } from './app.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
 import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { FileKeystore } from './keystore/file-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
+import type { InstanceSync } from './server/instance-sync.ts'
 
 /**
  * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
@@ -32,19 +33,31 @@ function secretFile(path: string, make: () => string): string {
   return readFileSync(path, 'utf8').trim()
 }
 
-/** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
-export async function startup(argv: readonly string[], env: Record<string, string | undefined>) {
+/** The configuration file's settings (`--config` or $ENVELOPE_PROXY_CONFIG); none without one. */
+export function readSettings(argv: readonly string[], env: Record<string, string | undefined>) {
   const configArg = argv.indexOf('--config')
   const configPath = configArg >= 0 ? argv[configArg + 1] : env.ENVELOPE_PROXY_CONFIG
-  let fileSettings: Record<string, unknown> = {}
-  if (configPath) {
-    try {
-      fileSettings = JSON.parse(readFileSync(configPath, 'utf8'))
-    } catch (err) {
-      throw new ConfigError(`cannot read configuration file ${configPath}: ${(err as Error).message}`)
-    }
+  if (!configPath) return {}
+  try {
+    return JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>
+  } catch (err) {
+    throw new ConfigError(`cannot read configuration file ${configPath}: ${(err as Error).message}`)
   }
-  const config: ProxyConfig = resolveConfig(fileSettings, env)
+}
+
+/**
+ * What the Node server adds: request logs, metrics, readiness of the server itself, and (a `--workers`
+ * worker) the instance its keystore is shared with.
+ */
+export type StartupHooks = Pick<AppOptions, 'log' | 'metrics' | 'readiness'> & { readonly sync?: InstanceSync }
+
+/** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
+export async function startup(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  { sync, ...hooks }: StartupHooks = {},
+) {
+  const config: ProxyConfig = resolveConfig(readSettings(argv, env), env)
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
 
@@ -64,8 +77,9 @@ export async function startup(argv: readonly string[], env: Record<string, strin
         },
       ]
 
-  // Locks the data folder: a second proxy on it stops here, naming this one (ERR_DATA_DIR_LOCKED).
-  const keystore = FileKeystore.open({ file: `${dataDir}/keys.json` })
+  // Locks the data folder (a `--workers` worker: checks its primary's lock, and shares the file through the
+  // instance sync): a second proxy on it stops here, naming the holder (ERR_DATA_DIR_LOCKED).
+  const keystore = FileKeystore.open({ file: `${dataDir}/keys.json`, sync, lock: sync?.shared ? false : undefined })
   const kms = new LocalKms({
     keystore,
     rootKey,
@@ -77,14 +91,29 @@ export async function startup(argv: readonly string[], env: Record<string, strin
       if (err?.code !== 'ERR_KEY_EXISTS') throw err
     })
   }
+  const audit = openAuditFile(`${dataDir}/audit.log`)
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
-    audit: openAuditFile(`${dataDir}/audit.log`),
+    audit: (line) => {
+      try {
+        audit(line)
+      } catch (err) {
+        hooks.metrics?.auditWriteFailure()
+        throw err
+      }
+    },
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
+    ...hooks,
   })
   const where = `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
-  return { app, config, where }
+  /** After the last request: the audit log on disk (fsync) and closed, the keystore (and data folder) released. */
+  const close = async () => {
+    audit.close()
+    kms.close()
+    await keystore.close()
+  }
+  return { app, config, where, close }
 }

@@ -5,7 +5,7 @@ import { PROXY_HELP, parseProxyCommand } from '../src/proxy-cli.ts'
 
 test('flags set the environment variables they stand for, over the environment', () => {
   const got = parseProxyCommand(
-    ['--config', 'c.json', '--port=0', '--data', '/var/lib/p', '--tenants', 'a,b', '--host', '::1'],
+    ['--config', 'c.json', '--port=0', '--data', '/var/lib/p', '--tenants', 'a,b', '--host', '::1', '--workers', '3'],
     { ENVELOPE_PROXY_PORT: '7000', OTHER: 'kept' },
     '1.2.3',
   )
@@ -19,6 +19,7 @@ test('flags set the environment variables they stand for, over the environment',
       ENVELOPE_DATA_DIR: '/var/lib/p',
       ENVELOPE_TENANTS: 'a,b',
       ENVELOPE_PROXY_HOST: '::1',
+      ENVELOPE_PROXY_WORKERS: '3',
     },
   })
 })

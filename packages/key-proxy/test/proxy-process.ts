@@ -55,7 +55,7 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
       const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 15_000)
       child.stdout!.on('data', (d) => {
         out += d
-        const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out)
+        const m = /listening on (https?:\/\/[\d.]+:\d+)/.exec(out)
         if (m) {
           clearTimeout(timer)
           resolve(m[1]!)

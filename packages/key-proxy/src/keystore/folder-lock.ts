@@ -162,3 +162,21 @@ function lockedBy(dir: string, path: string, h: Holder): DataDirLockedError {
       `one proxy per data folder (several instances need a shared database). If that process is gone, remove ${path}`,
   )
 }
+
+/**
+ * The folder's lock as a process of an instance holds it that did not take it: a `--workers` worker, whose
+ * primary (its parent) took it with {@link lockFolder}, or a second keystore of this process. Throws
+ * {@link DataDirLockedError} when the lock is neither the parent's nor this process's.
+ */
+export function instanceLock(dir: string): FolderLock {
+  const path = join(dir, LOCK_FILE)
+  const ours = () => {
+    const h = readHolder(path)
+    return h !== undefined && (h.pid === process.ppid || h.pid === process.pid) && h.host === hostname()
+  }
+  const check = () => {
+    if (!ours()) throw new DataDirLockedError(`the lock of data folder ${dir} is not this instance's (${path})`)
+  }
+  check()
+  return { check, release() {} }
+}

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import { ProxyError } from '../errors.ts'
-import { type FolderLock, lockFolder } from './folder-lock.ts'
+import { type FolderLock, instanceLock, lockFolder } from './folder-lock.ts'
 
 export class KeyFile {
   readonly path: string
@@ -23,13 +23,14 @@ export class KeyFile {
 
   /**
    * Locks the folder (or throws `ERR_DATA_DIR_LOCKED`) and removes orphaned temp files. `lock: false`: a process
-   * of an instance whose primary process holds the lock (and removes orphans).
+   * of an instance whose primary process holds the lock (and removes orphans); it checks that the lock is its
+   * instance's, and writes only under the instance's write lock (server/instance-sync.ts).
    */
   constructor(path: string, options: { readonly lock?: boolean } = {}) {
     this.path = path
     this.dir = dirname(path)
     if (options.lock === false) {
-      this.lock = { check() {}, release() {} }
+      this.lock = instanceLock(this.dir)
       return
     }
     this.lock = lockFolder(this.dir)

@@ -1,0 +1,114 @@
+/**
+ * One serving process: builds the app (startup.ts), serves it over HTTP or HTTPS, and stops gracefully. It runs
+ * alone (`workers: 0`) or as one of a cluster primary's workers (cluster.ts), which then owns the listening
+ * socket, the metrics listener and the signals of the instance and tells this process what to do over IPC.
+ *
+ * Graceful stop (SIGTERM or SIGINT alone; the primary's `shutdown` as a worker): readiness turns 503
+ * (`ERR_SHUTTING_DOWN`), no connection is accepted any more, idle keep-alive connections close, every request
+ * in flight is answered (with `Connection: close`), the audit log is flushed to disk, and the process exits 0.
+ * A second signal, or the drain timeout (`shutdownTimeoutMs`), cuts what is left and exits 1.
+ * SIGHUP (the primary's `reload-tls`) reads the TLS files again (tls.ts).
+ * @module
+ */
+import type { Logger } from '../log.ts'
+import { metrics } from '../metrics.ts'
+import { startup } from '../startup.ts'
+import { createNodeServer } from './http-server.ts'
+import { workerSync } from './instance-sync.ts'
+import { startMetricsListener } from './metrics-listener.ts'
+import type { ServerConfig } from './server-config.ts'
+
+export type ControlMessage = { type: 'envelope:shutdown' } | { type: 'envelope:reload-tls' }
+export type WorkerReport =
+  | { type: 'envelope:listening'; url: string; where: string }
+  | { type: 'envelope:stopped'; outcome: 'drained' | 'forced' }
+
+export interface ServeOptions {
+  readonly argv: readonly string[]
+  readonly env: Record<string, string | undefined>
+  readonly server: ServerConfig
+  readonly log: Logger
+  /** As a cluster worker: report to the primary, obey its messages. */
+  readonly worker?: boolean
+}
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const { log, server: settings } = options
+  const asWorker = options.worker === true
+  metrics.collectProcessMetrics()
+  let stopping = false
+  const { app, config, where, close } = await startup(options.argv, options.env, {
+    log,
+    metrics,
+    readiness: async () =>
+      stopping ? { code: 'ERR_SHUTTING_DOWN', message: 'the key proxy is shutting down' } : undefined,
+    sync: asWorker ? workerSync() : undefined,
+  })
+  const http = createNodeServer(app, { host: config.host, port: config.port, tls: settings.tls })
+  const url = await http.listen()
+  if (http.tls) log.info('tls certificate', { fingerprint: http.tls.fingerprint, validTo: http.tls.validTo })
+
+  let metricsServer: { close(): void } | undefined
+  if (asWorker) {
+    process.send?.({ type: 'envelope:listening', url, where } satisfies WorkerReport)
+  } else {
+    if (settings.metrics) {
+      const m = await startMetricsListener(settings.metrics.host, settings.metrics.port, () => metrics.text())
+      metricsServer = m.server
+      log.info('metrics listening', { url: m.url })
+    }
+    log.info(`envelope key proxy listening on ${url}`, { url })
+    log.info(where)
+  }
+
+  /** A first stop drains; a second signal cuts what is left. */
+  function stop(reason: string, repeated: 'force' | 'ignore' = 'force'): void {
+    if (stopping && repeated === 'ignore') return
+    if (stopping) {
+      log.warn('stopping now: requests in flight are cut', { reason, inFlight: http.inFlight() })
+      http.destroy()
+      finish('forced')
+      return
+    }
+    stopping = true
+    log.info('draining', { reason, inFlight: http.inFlight(), timeoutMs: settings.shutdownTimeoutMs })
+    metricsServer?.close()
+    http.drain(settings.shutdownTimeoutMs).then(finish)
+  }
+  let finished = false
+  function finish(outcome: 'drained' | 'forced'): void {
+    if (finished) return
+    finished = true
+    try {
+      close() // the audit log on disk before the exit
+    } catch (err) {
+      log.error('the audit log could not be flushed', { error: (err as Error).message })
+      outcome = 'forced'
+    }
+    log.info('stopped', { outcome })
+    if (asWorker) process.send?.({ type: 'envelope:stopped', outcome } satisfies WorkerReport)
+    process.exit(outcome === 'drained' ? 0 : 1)
+  }
+  function reloadTls(): void {
+    if (!http.tls) return
+    try {
+      const t = http.reloadTls()
+      log.info('tls reloaded', { fingerprint: t.fingerprint, validTo: t.validTo })
+    } catch (err) {
+      log.error('tls not reloaded: the old certificate is still served', { error: (err as Error).message })
+    }
+  }
+
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGHUP', reloadTls)
+  if (asWorker) {
+    // A terminal's Ctrl-C reaches the whole process group: the primary stops the instance, relayed here.
+    process.on('SIGINT', () => {})
+    process.on('message', (m: ControlMessage) => {
+      if (m?.type === 'envelope:shutdown') stop('primary', 'ignore')
+      else if (m?.type === 'envelope:reload-tls') reloadTls()
+    })
+  } else {
+    process.on('SIGINT', () => stop('SIGINT'))
+  }
+}
