@@ -46,18 +46,10 @@ export function readSettings(argv: readonly string[], env: Record<string, string
 }
 
 /**
- * What the Node server adds: request logs, metrics, readiness of the server itself, and (a `--workers`
- * worker) the instance its keystore is shared with.
+ * The data folder with its secrets: made (0700) when missing, the root key and admin key read, or made on first
+ * start. A `--workers` primary runs this before forking, so its workers only ever read the secrets.
  */
-export type StartupHooks = Pick<AppOptions, 'log' | 'metrics' | 'readiness'> & { readonly sync?: InstanceSync }
-
-/** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
-export async function startup(
-  argv: readonly string[],
-  env: Record<string, string | undefined>,
-  { sync, ...hooks }: StartupHooks = {},
-) {
-  const config: ProxyConfig = resolveConfig(readSettings(argv, env), env)
+export async function prepareDataFolder(config: ProxyConfig) {
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
 
@@ -76,7 +68,23 @@ export async function startup(
           ),
         },
       ]
+  return { dataDir, rootKey, adminKeys }
+}
 
+/**
+ * What the Node server adds: request logs, metrics, readiness of the server itself, and (a `--workers`
+ * worker) the instance its keystore is shared with.
+ */
+export type StartupHooks = Pick<AppOptions, 'log' | 'metrics' | 'readiness'> & { readonly sync?: InstanceSync }
+
+/** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
+export async function startup(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  { sync, ...hooks }: StartupHooks = {},
+) {
+  const config: ProxyConfig = resolveConfig(readSettings(argv, env), env)
+  const { dataDir, rootKey, adminKeys } = await prepareDataFolder(config)
   // Locks the data folder (a `--workers` worker: checks its primary's lock, and shares the file through the
   // instance sync): a second proxy on it stops here, naming the holder (ERR_DATA_DIR_LOCKED).
   const keystore = FileKeystore.open({ file: `${dataDir}/keys.json`, sync, lock: sync?.shared ? false : undefined })

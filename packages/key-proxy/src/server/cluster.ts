@@ -8,12 +8,11 @@
  * @module
  */
 import cluster, { type Worker } from 'node:cluster'
-import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { type AddressInfo, createServer } from 'node:net'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import { resolveConfig } from '../config.ts'
 import type { Logger } from '../log.ts'
-import { readSettings } from '../startup.ts'
+import { prepareDataFolder, readSettings } from '../startup.ts'
 import { primarySync } from './instance-sync.ts'
 import { startMetricsListener } from './metrics-listener.ts'
 import type { ControlMessage, WorkerReport } from './serve.ts'
@@ -22,6 +21,18 @@ import type { ServerConfig } from './server-config.ts'
 const BACKOFF_MIN_MS = 100
 const BACKOFF_MAX_MS = 10_000
 const HEALTHY_AFTER_MS = 30_000
+
+/** A port free on `host` now (the primary's workers then share it). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+}
 
 export interface PrimaryOptions {
   readonly argv: readonly string[]
@@ -33,7 +44,7 @@ export interface PrimaryOptions {
 export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const { log, server: settings } = options
   const config = resolveConfig(readSettings(options.argv, options.env), options.env)
-  mkdirSync(resolve(config.dataDir), { recursive: true, mode: 0o700 })
+  await prepareDataFolder(config)
 
   const own = new Registry()
   const restarts = new Counter({
@@ -54,20 +65,16 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   let shuttingDown = false
   let listening = 0
   let announced = false
-  let port: number | undefined
   let failures = 0
-  const workerEnv = (): Record<string, string> => {
-    const env: Record<string, string> = {}
-    for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v
-    // Restarted workers listen on the port the first ones got (port 0 would pick a new one).
-    if (port !== undefined) env.ENVELOPE_PROXY_PORT = String(port)
-    return env
-  }
+  // Port 0 (any free port) is chosen here once: a worker started again must listen where the others do.
+  const port = config.port === 0 ? await freePort(config.host) : config.port
+  const workerEnv: Record<string, string> = { ENVELOPE_PROXY_PORT: String(port) }
+  for (const [k, v] of Object.entries(options.env)) if (v !== undefined && k !== 'ENVELOPE_PROXY_PORT') workerEnv[k] = v
 
-  cluster.setupPrimary({ exec: process.argv[1], args: [], silent: false })
+  cluster.setupPrimary({ exec: process.argv[1], args: [...options.argv], silent: false })
 
   function fork(): void {
-    const worker = cluster.fork(workerEnv())
+    const worker = cluster.fork(workerEnv)
     const started = Date.now()
     let served = false
     sync.add(worker)
@@ -76,7 +83,6 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       served = true
       running.inc()
       listening++
-      port ??= Number(new URL(m.url).port)
       log.info('worker serving', { worker: worker.id, pid: worker.process.pid ?? null })
       if (!announced && listening === settings.workers) {
         announced = true

@@ -3,7 +3,7 @@
  * alone (`workers: 0`) or as one of a cluster primary's workers (cluster.ts), which then owns the listening
  * socket, the metrics listener and the signals of the instance and tells this process what to do over IPC.
  *
- * Graceful stop (SIGTERM or SIGINT alone; the primary's `shutdown` as a worker): readiness turns 503
+ * Graceful stop (SIGTERM, or SIGINT when alone; the primary's `shutdown` as a worker): readiness turns 503
  * (`ERR_SHUTTING_DOWN`), no connection is accepted any more, idle keep-alive connections close, every request
  * in flight is answered (with `Connection: close`), the audit log is flushed to disk, and the process exits 0.
  * A second signal, or the drain timeout (`shutdownTimeoutMs`), cuts what is left and exits 1.
@@ -13,15 +13,13 @@
 import type { Logger } from '../log.ts'
 import { metrics } from '../metrics.ts'
 import { startup } from '../startup.ts'
-import { createNodeServer } from './http-server.ts'
+import { createNodeServer, type NodeServer } from './http-server.ts'
 import { workerSync } from './instance-sync.ts'
 import { startMetricsListener } from './metrics-listener.ts'
 import type { ServerConfig } from './server-config.ts'
 
 export type ControlMessage = { type: 'envelope:shutdown' } | { type: 'envelope:reload-tls' }
-export type WorkerReport =
-  | { type: 'envelope:listening'; url: string; where: string }
-  | { type: 'envelope:stopped'; outcome: 'drained' | 'forced' }
+export type WorkerReport = { type: 'envelope:listening'; url: string; where: string }
 
 export interface ServeOptions {
   readonly argv: readonly string[]
@@ -35,35 +33,19 @@ export interface ServeOptions {
 export async function serve(options: ServeOptions): Promise<void> {
   const { log, server: settings } = options
   const asWorker = options.worker === true
-  metrics.collectProcessMetrics()
-  let stopping = false
-  const { app, config, where, close } = await startup(options.argv, options.env, {
-    log,
-    metrics,
-    readiness: async () =>
-      stopping ? { code: 'ERR_SHUTTING_DOWN', message: 'the key proxy is shutting down' } : undefined,
-    sync: asWorker ? workerSync() : undefined,
-  })
-  const http = createNodeServer(app, { host: config.host, port: config.port, tls: settings.tls })
-  const url = await http.listen()
-  if (http.tls) log.info('tls certificate', { fingerprint: http.tls.fingerprint, validTo: http.tls.validTo })
-
+  let http: NodeServer | undefined
+  let close: (() => void) | undefined
   let metricsServer: { close(): void } | undefined
-  if (asWorker) {
-    process.send?.({ type: 'envelope:listening', url, where } satisfies WorkerReport)
-  } else {
-    if (settings.metrics) {
-      const m = await startMetricsListener(settings.metrics.host, settings.metrics.port, () => metrics.text())
-      metricsServer = m.server
-      log.info('metrics listening', { url: m.url })
-    }
-    log.info(`envelope key proxy listening on ${url}`, { url })
-    log.info(where)
-  }
+  let stopping = false
+  let finished = false
 
   /** A first stop drains; a second signal cuts what is left. */
   function stop(reason: string, repeated: 'force' | 'ignore' = 'force'): void {
     if (stopping && repeated === 'ignore') return
+    if (!http) {
+      log.info('stopped before serving', { reason })
+      process.exit(0)
+    }
     if (stopping) {
       log.warn('stopping now: requests in flight are cut', { reason, inFlight: http.inFlight() })
       http.destroy()
@@ -75,22 +57,20 @@ export async function serve(options: ServeOptions): Promise<void> {
     metricsServer?.close()
     http.drain(settings.shutdownTimeoutMs).then(finish)
   }
-  let finished = false
   function finish(outcome: 'drained' | 'forced'): void {
     if (finished) return
     finished = true
     try {
-      close() // the audit log on disk before the exit
+      close?.() // the audit log on disk before the exit
     } catch (err) {
       log.error('the audit log could not be flushed', { error: (err as Error).message })
       outcome = 'forced'
     }
     log.info('stopped', { outcome })
-    if (asWorker) process.send?.({ type: 'envelope:stopped', outcome } satisfies WorkerReport)
     process.exit(outcome === 'drained' ? 0 : 1)
   }
   function reloadTls(): void {
-    if (!http.tls) return
+    if (!http?.tls) return
     try {
       const t = http.reloadTls()
       log.info('tls reloaded', { fingerprint: t.fingerprint, validTo: t.validTo })
@@ -98,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       log.error('tls not reloaded: the old certificate is still served', { error: (err as Error).message })
     }
   }
-
+  // Before anything else: a stop asked for while starting is not lost.
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGHUP', reloadTls)
   if (asWorker) {
@@ -110,5 +90,31 @@ export async function serve(options: ServeOptions): Promise<void> {
     })
   } else {
     process.on('SIGINT', () => stop('SIGINT'))
+  }
+
+  metrics.collectProcessMetrics()
+  const built = await startup(options.argv, options.env, {
+    log,
+    metrics,
+    readiness: async () =>
+      stopping ? { code: 'ERR_SHUTTING_DOWN', message: 'the key proxy is shutting down' } : undefined,
+    sync: asWorker ? workerSync() : undefined,
+  })
+  close = built.close
+  const server = createNodeServer(built.app, { host: built.config.host, port: built.config.port, tls: settings.tls })
+  const url = await server.listen()
+  http = server
+  if (server.tls) log.info('tls certificate', { fingerprint: server.tls.fingerprint, validTo: server.tls.validTo })
+
+  if (asWorker) {
+    process.send?.({ type: 'envelope:listening', url, where: built.where } satisfies WorkerReport)
+  } else {
+    if (settings.metrics) {
+      const m = await startMetricsListener(settings.metrics.host, settings.metrics.port, () => metrics.text())
+      metricsServer = m.server
+      log.info('metrics listening', { url: m.url })
+    }
+    log.info(`envelope key proxy listening on ${url}`, { url })
+    log.info(built.where)
   }
 }

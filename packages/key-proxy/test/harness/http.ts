@@ -1,0 +1,68 @@
+// Plain node:http(s) requests for the operations tests, each on a connection of its own unless an agent is given
+// (fetch pools connections, and these tests care which connection, hence which worker, a request takes).
+import { type Agent, request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+
+export interface Reply {
+  readonly status: number
+  readonly headers: Record<string, string | string[] | undefined>
+  readonly body: string
+  json<T = Record<string, unknown>>(): T
+}
+
+export interface RequestOptions {
+  readonly method?: string
+  readonly headers?: Record<string, string>
+  readonly body?: unknown
+  /** Reuse connections (keep-alive); default: a new connection for this request. */
+  readonly agent?: Agent
+  /** A CA for HTTPS (a self-signed test certificate). */
+  readonly ca?: string | Buffer
+}
+
+export function send(url: string, options: RequestOptions = {}): Promise<Reply> {
+  const u = new URL(url)
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body)
+  const headers: Record<string, string> = { ...options.headers }
+  if (body !== undefined) headers['content-type'] = 'application/json'
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest
+  return new Promise((resolve, reject) => {
+    const req = request(
+      u,
+      {
+        method: options.method ?? (body === undefined ? 'GET' : 'POST'),
+        headers,
+        agent: options.agent ?? false,
+        ...(options.ca ? { ca: options.ca } : {}),
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (d) => {
+          text += d
+        })
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: text,
+            json: () => JSON.parse(text),
+          }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** An admin route: `POST /v1/admin/tenants/<tenant>/keys/default/<action>` (or GET describe). */
+export function admin(url: string, adminKey: string, tenant: string, action?: string, body?: unknown) {
+  const path = `${url}/v1/admin/tenants/${tenant}/keys/default${action ? `/${action}` : ''}`
+  return send(path, {
+    method: action ? 'POST' : 'GET',
+    headers: { authorization: `ApiKey ${adminKey}` },
+    body: action ? (body ?? {}) : undefined,
+  })
+}

@@ -1,0 +1,96 @@
+// `--workers 2`: two worker processes on one port and one data folder, as one instance. Every connection goes to
+// one worker or the other; admin writes from both at once lose nothing; an acknowledged rotation is what every
+// worker uses from then on; a worker killed is started again while the other keeps answering.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createKeyProxyClient } from '@envelope/fetch-client'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { fetchPerConnection } from '../harness/fetch-per-connection.ts'
+import { admin, send } from '../harness/http.ts'
+import { type Instance, startInstance, workerPids } from '../harness/instance.ts'
+import { hashKey } from '../proxy-process.ts'
+
+const API_KEY = 'cluster-test-key'
+let instance: Instance
+
+beforeAll(async () => {
+  instance = await startInstance({
+    workers: 2,
+    config: {
+      tenants: ['w'],
+      apiKeys: [{ id: 'w', sha256: await hashKey(API_KEY), tenants: ['w'] }],
+    },
+  })
+})
+afterAll(() => instance?.stop())
+
+const client = () =>
+  createKeyProxyClient({ baseUrl: instance.url, apiKey: API_KEY, fetch: fetchPerConnection, retries: 0 })
+
+/** Workers that answered request lines with this request-id prefix. */
+const workersOf = (prefix: string) =>
+  new Set(
+    instance
+      .logs()
+      .filter((l) => l.msg === 'request' && String(l.requestId).startsWith(prefix))
+      .map((l) => l.worker),
+  )
+
+describe('--workers 2', () => {
+  test('both workers serve the one port', async () => {
+    for (let i = 0; i < 16; i++) {
+      const r = await send(`${instance.url}/v1/health`, { headers: { 'x-request-id': `spread-${i}` } })
+      expect(r.status).toBe(200)
+    }
+    await instance.waitFor((l) => l.requestId === 'spread-15')
+    expect(workersOf('spread-').size).toBe(2)
+  })
+
+  test('rotations, disables and enables from both workers at once: no acknowledged change is lost', async () => {
+    const before = (await admin(instance.url, instance.adminKey, 'w')).json<{ versions: number[] }>()
+    const actions = Array.from({ length: 30 }, (_, i) => (i % 6 === 2 ? 'disable' : i % 6 === 5 ? 'enable' : 'rotate'))
+    const replies = await Promise.all(actions.map((a) => admin(instance.url, instance.adminKey, 'w', a)))
+    const rotated = replies.filter((r, i) => actions[i] === 'rotate' && r.status === 200).length
+    expect(rotated).toBeGreaterThan(0)
+    // Every reply is a success or a refusal of the state at that moment (a rotation while disabled).
+    for (const r of replies) expect([200, 409]).toContain(r.status)
+    await admin(instance.url, instance.adminKey, 'w', 'enable')
+    const after = (await admin(instance.url, instance.adminKey, 'w')).json<{
+      versions: number[]
+      primaryVersion: number
+    }>()
+    expect(after.versions.length).toBe(before.versions.length + rotated)
+    expect(after.primaryVersion).toBe(Math.max(...after.versions))
+    // The file says the same as the instance.
+    const file = JSON.parse(readFileSync(join(instance.dataDir, 'keys.json'), 'utf8'))
+    expect(Object.keys(file.tenants.w.default.versions).length).toBe(after.versions.length)
+  })
+
+  test('once a rotation is acknowledged, every worker makes data keys with the new version', async () => {
+    for (let round = 0; round < 3; round++) {
+      const r = await admin(instance.url, instance.adminKey, 'w', 'rotate')
+      expect(r.status).toBe(200)
+      const primary = String(r.json<{ primaryVersion: number }>().primaryVersion)
+      const c = client()
+      const made = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => c.generateDataKey({ round: String(round), i: String(i) })),
+      )
+      for (const m of made) expect(m.edeks[0]!.keyVersion).toBe(primary)
+    }
+  })
+
+  test('a worker killed is started again; the other answers meanwhile', async () => {
+    const [victim] = workerPids(instance)
+    expect(victim).toBeGreaterThan(0)
+    const since = instance.logs().length
+    process.kill(victim!, 'SIGKILL')
+    await instance.waitFor((l) => l.msg === 'worker stopped: starting another', 'the restart', since)
+    // Connections made while it is gone go to the other worker.
+    for (let i = 0; i < 8; i++) expect((await send(`${instance.url}/v1/health`)).status).toBe(200)
+    await instance.waitFor((l) => l.msg === 'worker serving', 'the new worker', since)
+    expect(workerPids(instance)).toHaveLength(2)
+    expect(workerPids(instance)).not.toContain(victim)
+    const data = await client().generateDataKey({ after: 'restart' })
+    expect(data.edeks).toHaveLength(1)
+  })
+})
