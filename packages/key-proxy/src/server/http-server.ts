@@ -58,15 +58,15 @@ export function createNodeServer(
   ) as Server | HttpsServer
   if (options.maxConnections) server.maxConnections = options.maxConnections
 
-  let inFlight = 0
+  const inFlight = new Set<ServerResponse>()
   let draining = false
   let settle: (() => void) | undefined
   server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
-    inFlight++
+    inFlight.add(res)
     if (draining) res.setHeader('connection', 'close')
     res.once('close', () => {
-      inFlight--
-      if (draining && inFlight === 0) settle?.()
+      inFlight.delete(res)
+      if (draining && inFlight.size === 0) settle?.()
     })
   })
 
@@ -89,14 +89,16 @@ export function createNodeServer(
         })
       })
     },
-    inFlight: () => inFlight,
+    inFlight: () => inFlight.size,
     drain(timeoutMs) {
       draining = true
+      // Answers still to be written tell their clients not to send another request on the connection.
+      for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       const answered = new Promise<void>((resolve) => {
         settle = resolve
-        if (inFlight === 0) resolve()
+        if (inFlight.size === 0) resolve()
       })
       let timer: ReturnType<typeof setTimeout> | undefined
       const timeout = new Promise<'forced'>((resolve) => {
