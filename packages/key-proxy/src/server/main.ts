@@ -5,6 +5,7 @@
  * @module
  */
 import cluster from 'node:cluster'
+import { resolveConfig } from '../config.ts'
 import { createLogger } from '../log.ts'
 import { readSettings } from '../startup.ts'
 import { runPrimary } from './cluster.ts'
@@ -13,7 +14,8 @@ import { resolveServerConfig } from './server-config.ts'
 
 export async function main(argv: readonly string[], env: Record<string, string | undefined>): Promise<void> {
   try {
-    const server = resolveServerConfig(readSettings(argv, env), env)
+    const settings = readSettings(argv, env)
+    const server = resolveServerConfig(settings, env, resolveConfig(settings, env).host)
     const log = createLogger({ level: server.logLevel, write: (line) => process.stdout.write(`${line}\n`) })
     if (cluster.isWorker) {
       await serve({ argv, env, server, log: log.child({ worker: cluster.worker?.id ?? 0 }), worker: true })

@@ -10,6 +10,10 @@
  * | `metrics.host`, `metrics.port` | `ENVELOPE_METRICS_HOST`, `ENVELOPE_METRICS_PORT` | none: no metrics listener (host 127.0.0.1) |
  * | `shutdownTimeoutMs` | `ENVELOPE_SHUTDOWN_TIMEOUT_MS` | 10 000 |
  * | `logLevel` | `ENVELOPE_LOG_LEVEL` | `info` (`debug`, `info`, `warn`, `error`, `off`) |
+ * | `insecureHttp` | `ENVELOPE_INSECURE_HTTP=1` | false: plain HTTP on an address other than loopback is refused |
+ *
+ * A key service must not speak plain HTTP beyond loopback: without `tls`, a `host` other than 127.0.0.0/8,
+ * `::1` or `localhost` stops the start, unless `insecureHttp` says TLS ends in front of the proxy.
  * @module
  */
 import { availableParallelism } from 'node:os'
@@ -26,6 +30,14 @@ export interface ServerConfig {
   /** How long a graceful shutdown waits for requests in flight before it ends them. */
   readonly shutdownTimeoutMs: number
   readonly logLevel: LogLevel | 'off'
+  /** Plain HTTP beyond loopback, for a proxy behind a TLS-terminating load balancer. */
+  readonly insecureHttp: boolean
+}
+
+/** 127.0.0.0/8, ::1, localhost. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
 }
 
 /** One per core under Node; 0 where node:cluster cannot fork (Deno) or is not the runtime's own (Bun). */
@@ -41,9 +53,11 @@ function fail(setting: string, expected: string): never {
 const isInt = (v: unknown, min: number, max: number): v is number =>
   Number.isInteger(v) && (v as number) >= min && (v as number) <= max
 
+/** `host` is the address the proxy listens on (config.ts's `host`). */
 export function resolveServerConfig(
   file: Record<string, unknown>,
   env: Record<string, string | undefined>,
+  host: string,
 ): ServerConfig {
   const num = (name: string, text: string | undefined, fallback: unknown) =>
     text === undefined || text === '' ? fallback : /^\d+$/.test(text.trim()) ? Number(text) : fail(name, 'a number')
@@ -80,5 +94,13 @@ export function resolveServerConfig(
   if (!['debug', 'info', 'warn', 'error', 'off'].includes(logLevel as string))
     fail('logLevel', 'one of debug, info, warn, error, off')
 
-  return { workers, tls, metrics, shutdownTimeoutMs, logLevel: logLevel as ServerConfig['logLevel'] }
+  const insecureHttp = env.ENVELOPE_INSECURE_HTTP ? env.ENVELOPE_INSECURE_HTTP === '1' : file.insecureHttp === true
+  if (!tls && !insecureHttp && !isLoopback(host)) {
+    throw new ConfigError(
+      `plain HTTP on ${host} is refused: a key service must speak HTTPS beyond loopback (set "tls": { certFile, ` +
+        'keyFile }), or set "insecureHttp": true when TLS ends in front of the proxy',
+    )
+  }
+
+  return { workers, tls, metrics, shutdownTimeoutMs, logLevel: logLevel as ServerConfig['logLevel'], insecureHttp }
 }

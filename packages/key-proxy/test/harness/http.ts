@@ -7,6 +7,10 @@ export interface Reply {
   readonly status: number
   readonly headers: Record<string, string | string[] | undefined>
   readonly body: string
+  /** With HTTPS: SHA-256 fingerprint of the certificate the server presented on this connection. */
+  readonly fingerprint?: string
+  /** Local port of the connection (tells whether two replies came over one connection). */
+  readonly localPort?: number
   json<T = Record<string, unknown>>(): T
 }
 
@@ -36,6 +40,10 @@ export function send(url: string, options: RequestOptions = {}): Promise<Reply> 
         ...(options.ca ? { ca: options.ca } : {}),
       },
       (res) => {
+        const socket = res.socket as import('node:tls').TLSSocket
+        const fingerprint =
+          typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate().fingerprint256 : undefined
+        const localPort = socket.localPort
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (d) => {
@@ -46,6 +54,8 @@ export function send(url: string, options: RequestOptions = {}): Promise<Reply> 
             status: res.statusCode ?? 0,
             headers: res.headers,
             body: text,
+            fingerprint,
+            localPort,
             json: () => JSON.parse(text),
           }),
         )

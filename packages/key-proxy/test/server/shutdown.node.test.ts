@@ -82,7 +82,12 @@ describe.each([
     expect(await instance.exited).toEqual({ code: 0, signal: null })
     const line = instance.auditLines().find((l) => l.requestId === 'in-flight')
     expect(line).toMatchObject({ action: 'admin.schedule-deletion', outcome: 'ok', tenant: 's' })
-    expect(instance.logs().filter((l) => l.msg === 'stopped').map((l) => l.outcome)).toContain('drained')
+    expect(
+      instance
+        .logs()
+        .filter((l) => l.msg === 'stopped')
+        .map((l) => l.outcome),
+    ).toContain('drained')
   })
 
   test('the drain timeout cuts a request that never ends, and the exit says so', async () => {
@@ -91,7 +96,12 @@ describe.each([
     instance.signal('SIGTERM')
     await inFlight.closed // cut by the server, its body never sent
     expect((await instance.exited).code).toBe(1)
-    expect(instance.logs().filter((l) => l.msg === 'stopped').map((l) => l.outcome)).toContain('forced')
+    expect(
+      instance
+        .logs()
+        .filter((l) => l.msg === 'stopped')
+        .map((l) => l.outcome),
+    ).toContain('forced')
   })
 
   test('a second signal stops at once', async () => {
