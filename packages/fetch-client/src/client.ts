@@ -20,6 +20,7 @@ import {
 import type { DekCache } from '@envelope/idb-cache'
 import { withDekCache } from '@envelope/idb-cache/with-dek-cache'
 import { decodeJwt } from 'jose'
+import { BaseUrls, checkBaseUrls } from './base-urls.ts'
 import { KeyProxyError } from './errors.ts'
 import {
   API_PREFIX,
@@ -52,8 +53,14 @@ import {
  * ```
  */
 export interface KeyProxyClientOptions {
-  /** The proxy's base URL, e.g. `http://127.0.0.1:7777`. */
-  readonly baseUrl: string
+  /**
+   * The proxy's base URL, e.g. `https://keys.example.com`, or several instances' to fail over between (a
+   * connection failure, timeout, 5xx or 429 moves to the next at once). Plain `http://` only to loopback
+   * unless `allowInsecureHttp` (base-urls.ts).
+   */
+  readonly baseUrl: string | readonly string[]
+  /** Allows plain `http://` base URLs beyond loopback (TLS ends in front of the proxy). Default false. */
+  readonly allowInsecureHttp?: boolean
   /** The fetch to use (default `globalThis.fetch`). */
   readonly fetch?: typeof fetch
   /** An end user's JWT; called again with `{ refresh: true }` once after a 401. */
@@ -69,7 +76,7 @@ export interface KeyProxyClientOptions {
   readonly tenantClaim?: string
   /** Per attempt. Default 5000 ms. */
   readonly timeoutMs?: number
-  /** Retries after the first attempt on network errors, 5xx and 429. Default 2. */
+  /** Retries after the first attempt on network errors, 5xx and 429. Default 2, or one per other base URL. */
   readonly retries?: number
   /** Unwraps issued within this window go out as one batch request. Default 2 ms; 0 sends each at once. */
   readonly batchWindowMs?: number
@@ -145,8 +152,9 @@ function cacheKey(edeks: readonly Edek[], context: EncryptionContext): string {
  * const provider = createKeyProxyClient({ baseUrl: 'https://keys.example.com', getToken: () => session.jwt })
  * const message = await encrypt(file, { provider, context: { tenant: 'acme' } })
  * ```
- * @throws {KeyProxyError} from its methods: the proxy's code (e.g. `ERR_TENANT_FORBIDDEN`, `ERR_KEY_DISABLED`),
- * or `ERR_PROXY_UNAVAILABLE`, `ERR_PROXY_TIMEOUT`, `ERR_PROXY_PROTOCOL`.
+ * @throws {KeyProxyError} `ERR_PROXY_URL` at once for a base URL it refuses (plain HTTP beyond loopback); from
+ * its methods: the proxy's code (e.g. `ERR_TENANT_FORBIDDEN`, `ERR_KEY_DISABLED`), or `ERR_PROXY_UNAVAILABLE`,
+ * `ERR_PROXY_TIMEOUT`, `ERR_PROXY_PROTOCOL`.
  */
 export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyClient {
   if (options.tenant === undefined && !options.getToken) {
@@ -154,10 +162,10 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       '"tenant" is required with an API key: the client checks that every data key it gets is for that tenant',
     )
   }
-  const base = options.baseUrl.replace(/\/+$/, '')
+  const urls = new BaseUrls(checkBaseUrls(options.baseUrl, options.allowInsecureHttp))
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis)
   const timeoutMs = options.timeoutMs ?? 5000
-  const retries = options.retries ?? 2
+  const retries = options.retries ?? Math.max(2, urls.size - 1)
   const batchWindowMs = options.batchWindowMs ?? 2
   const maxBatch = options.maxBatch ?? 100
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000
@@ -205,6 +213,13 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
     signal?: AbortSignal,
   ): Promise<{ json: T; tenant: string }> {
     let refreshed = false
+    let at = urls.start()
+    const tried = new Set<number>()
+    /** The next attempt goes to the next URL; it waits only once every URL was tried for this request. */
+    const moveOn = async (wait: number) => {
+      at = urls.failed(at)
+      if (tried.has(at)) await sleep(wait, signal)
+    }
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new AbortedError({ cause: signal.reason })
       const auth = await authorization(refreshed)
@@ -213,8 +228,9 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       if (body !== undefined) headers['content-type'] = 'application/json'
       const timeout = AbortSignal.timeout(timeoutMs)
       let response: Response
+      tried.add(at)
       try {
-        response = await doFetch(`${base}${API_PREFIX}${path}`, {
+        response = await doFetch(`${urls.at(at)}${API_PREFIX}${path}`, {
           method,
           headers,
           body: body === undefined ? undefined : JSON.stringify(body),
@@ -225,7 +241,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
         if (signal?.aborted) throw new AbortedError({ cause: err })
         const timedOut = timeout.aborted
         if (attempt < retries) {
-          await sleep(backoff(attempt), signal)
+          await moveOn(backoff(attempt))
           continue
         }
         throw timedOut
@@ -233,6 +249,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
           : new KeyProxyError('ERR_PROXY_UNAVAILABLE', 'key proxy is unreachable', { cause: err })
       }
       if (response.ok) {
+        urls.answered(at)
         try {
           return { json: (await response.json()) as T, tenant: auth.tenant }
         } catch (err) {
@@ -252,7 +269,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       if (retryable && attempt < retries) {
         const wait = retryAfterMs(response.headers.get('retry-after')) ?? backoff(attempt)
         if (wait <= maxRetryAfterMs) {
-          await sleep(wait, signal)
+          await moveOn(wait)
           continue
         }
       }

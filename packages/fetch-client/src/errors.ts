@@ -4,7 +4,8 @@ import { EnvelopeError } from '@envelope/core'
  * An error from talking to the key proxy. `code` is the proxy's own code when it answered (for example
  * `ERR_TENANT_FORBIDDEN`, `ERR_KEY_DISABLED`; see docs/key-proxy-api.md), or one of the client's:
  * `ERR_PROXY_UNAVAILABLE` (network failure, or 5xx/429 after the last retry), `ERR_PROXY_TIMEOUT`,
- * `ERR_PROXY_PROTOCOL` (a response this client cannot read).
+ * `ERR_PROXY_PROTOCOL` (a response this client cannot read), `ERR_PROXY_URL` (a base URL it refuses: see
+ * base-urls.ts).
  *
  * @example
  * ```ts
