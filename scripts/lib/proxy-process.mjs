@@ -13,26 +13,51 @@ export async function sha256Hex(text) {
   return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-/** Returns `{ url, stop }`; `nodeArgs` go to the proxy's node (e.g. `--cpu-prof`). */
-export async function startProxyProcess(settings, nodeArgs = []) {
+/**
+ * Returns `{ url, dataDir, stop, exited }`; `nodeArgs` go to the proxy's node (e.g. `--cpu-prof`), `workers` to
+ * `--workers` (0: one process serving alone; default: the proxy's, one per core).
+ */
+export async function startProxyProcess(settings, nodeArgs = [], { workers } = {}) {
   await import(`${root}packages/key-proxy/build.mjs`)
   const dataDir = mkdtempSync(join(os.tmpdir(), 'envelope-bench-proxy-'))
   writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ port: 0, dataDir, ...settings }))
   const child = spawn(
     process.execPath,
-    [...nodeArgs, `${root}packages/key-proxy/dist/serve-node.mjs`, '--config', join(dataDir, 'config.json')],
+    [
+      ...nodeArgs,
+      `${root}packages/key-proxy/dist/serve-node.mjs`,
+      '--config',
+      join(dataDir, 'config.json'),
+      ...(workers === undefined ? [] : ['--workers', String(workers)]),
+    ],
     {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   )
   const url = await new Promise((resolve, reject) => {
     let out = ''
-    child.stdout.on('data', (d) => {
+    const onData = (d) => {
       out += d
       const m = /listening on (https?:\/\/[\d.]+:\d+)/.exec(out)
-      if (m) resolve(m[1])
-    })
+      if (m) {
+        child.stdout.off('data', onData)
+        resolve(m[1])
+      }
+    }
+    child.stdout.on('data', onData)
     child.on('exit', (code) => reject(new Error(`proxy exited ${code}: ${out}`)))
   })
-  return { url, stop: () => child.kill('SIGTERM') }
+  // Keep reading (and dropping) its log, a line per request: a pipe left full would stall the proxy.
+  child.stdout.resume()
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  return {
+    url,
+    dataDir,
+    pid: child.pid,
+    stop: () => {
+      child.kill('SIGTERM')
+      return exited
+    },
+    exited,
+  }
 }
