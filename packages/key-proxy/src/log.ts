@@ -44,6 +44,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void
   warn(msg: string, fields?: LogFields): void
   error(msg: string, fields?: LogFields): void
+  /** Written whatever the level, even `off`: the start announcement (`listening on …`, the data folder). */
+  announce(msg: string, fields?: LogFields): void
   /** A logger that adds `fields` to every line (e.g. `{ worker: 2 }`). */
   child(fields: LogFields): Logger
 }
@@ -72,8 +74,8 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
   const write = options.write ?? ((line: string) => console.log(line))
   const now = options.now ?? (() => new Date())
 
-  function emit(level: LogLevel, msg: string, fields?: LogFields): void {
-    if (LEVELS[level] < min) return
+  function emit(level: LogLevel, msg: string, fields?: LogFields, always = false): void {
+    if (LEVELS[level] < min && !always) return
     const line: Record<string, LogField> = { time: now().toISOString(), level, msg: bounded(String(msg)) }
     let bytes = utf8Bound(JSON.stringify(line))
     let n = 0
@@ -99,6 +101,7 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
     info: (msg, fields) => emit('info', msg, fields),
     warn: (msg, fields) => emit('warn', msg, fields),
     error: (msg, fields) => emit('error', msg, fields),
+    announce: (msg, fields) => emit('info', msg, fields, true),
     child: (fields) => createLogger(options, { ...base, ...fields }),
   }
 }

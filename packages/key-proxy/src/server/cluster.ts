@@ -86,8 +86,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       log.info('worker serving', { worker: worker.id, pid: worker.process.pid ?? null })
       if (!announced && listening === settings.workers) {
         announced = true
-        log.info(`envelope key proxy listening on ${m.url}`, { url: m.url, workers: settings.workers })
-        log.info(m.where)
+        log.announce(`envelope key proxy listening on ${m.url}`, { url: m.url, workers: settings.workers })
+        log.announce(m.where)
       }
     })
     worker.on('exit', (code, signal) => {

@@ -114,7 +114,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       metricsServer = m.server
       log.info('metrics listening', { url: m.url })
     }
-    log.info(`envelope key proxy listening on ${url}`, { url })
-    log.info(built.where)
+    log.announce(`envelope key proxy listening on ${url}`, { url })
+    log.announce(built.where)
   }
 }

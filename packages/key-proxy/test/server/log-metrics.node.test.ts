@@ -121,3 +121,11 @@ describe('ProxyMetrics', () => {
     expect(providers.has('other')).toBe(true)
   })
 })
+
+test('the start announcement is written even with logLevel off', () => {
+  const lines: string[] = []
+  const log = createLogger({ level: 'off', write: (l) => lines.push(l) })
+  log.error('not written')
+  log.announce('envelope key proxy listening on http://127.0.0.1:1', { url: 'http://127.0.0.1:1' })
+  expect(lines.map((l) => JSON.parse(l).msg)).toEqual(['envelope key proxy listening on http://127.0.0.1:1'])
+})
