@@ -26,9 +26,9 @@ import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
 import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
-import { checkName } from './names.ts'
 import type { Logger } from './log.ts'
 import type { ProxyMetrics } from './metrics.ts'
+import { checkName } from './names.ts'
 import { observeRequests } from './observe.ts'
 
 /**

@@ -38,7 +38,7 @@ export interface ProxyConfig {
   readonly headersTimeoutMs: number
   /** Time allowed for a whole request, headers and body, in ms (Node's `requestTimeout`). */
   readonly requestTimeoutMs: number
-  /** Most open connections; past it new connections are dropped (Node's `maxConnections`). */
+  /** Most open connections of a serving process (each `--workers` worker); past it new ones are dropped. */
   readonly maxConnections: number
 }
 

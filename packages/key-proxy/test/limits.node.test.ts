@@ -119,7 +119,13 @@ describe('stalled connections', () => {
   }, 20_000)
 
   test('past maxConnections a new connection is dropped; once one closes, requests are served again', async () => {
-    const capped = await startProxy({ maxConnections: 4, headersTimeoutMs: 30_000, requestTimeoutMs: 30_000 })
+    // One process: the cap is per serving process (with --workers, each worker's; test/server/cluster.node.test.ts).
+    const capped = await startProxy({
+      workers: 0,
+      maxConnections: 4,
+      headersTimeoutMs: 30_000,
+      requestTimeoutMs: 30_000,
+    })
     const held: Socket[] = []
     try {
       const { hostname, port } = new URL(capped.url)

@@ -21,7 +21,7 @@ export interface RunningProxy {
   auditLines(): Array<Record<string, unknown>>
   /** Graceful stop. */
   stop(): Promise<void>
-  /** SIGKILL, as a crash. */
+  /** SIGKILL of the whole instance (its `--workers` too, at once), as a crash of the machine. */
   kill9(): Promise<void>
   /** Starts the proxy again on the same data folder (and port). */
   restart(): Promise<void>
@@ -102,7 +102,13 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
       await exited()
     },
     async kill9() {
-      child.kill('SIGKILL')
+      // Its workers first found, then every process of the instance killed in one go.
+      const pids = [child.pid!, ...childrenOf(child.pid!)]
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {}
+      }
       await exited()
     },
     async restart() {
@@ -124,6 +130,15 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
         return { status: e.status, stdout: e.stdout, stderr: e.stderr }
       }
     },
+  }
+}
+
+/** The pids of a process's children (Linux: /proc). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+  } catch {
+    return []
   }
 }
 

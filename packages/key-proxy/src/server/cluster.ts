@@ -9,8 +9,10 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { type AddressInfo, createServer } from 'node:net'
+import { join } from 'node:path'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import { resolveConfig } from '../config.ts'
+import { KeyFile } from '../kms/key-file.ts'
 import type { Logger } from '../log.ts'
 import { prepareDataFolder, readSettings } from '../startup.ts'
 import { primarySync } from './instance-sync.ts'
@@ -44,7 +46,10 @@ export interface PrimaryOptions {
 export async function runPrimary(options: PrimaryOptions): Promise<void> {
   const { log, server: settings } = options
   const config = resolveConfig(readSettings(options.argv, options.env), options.env)
-  await prepareDataFolder(config)
+  const { dataDir } = await prepareDataFolder(config)
+  // The instance's hold on the data folder: its lock (a second proxy on the folder stops, naming this one), and
+  // the temp files of writes a crash cut off removed before any worker writes. Released when this process exits.
+  const folder = new KeyFile(join(dataDir, 'keys.json'))
 
   const own = new Registry()
   const restarts = new Counter({
@@ -147,6 +152,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       )
     const codes = await Promise.all(exits)
     clearTimeout(forceTimer)
+    folder.close()
     const failed = codes.some((c) => c !== 0)
     log.info('stopped', { outcome: failed || code ? 'forced' : 'drained' })
     process.exit(failed ? 1 : code)

@@ -13,7 +13,7 @@ import {
   type ServerResponse,
 } from 'node:http'
 import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { readTls, reloadTls, type TlsFiles, type TlsMaterial } from './tls.ts'
 
@@ -23,7 +23,11 @@ export interface NodeServerOptions {
   readonly tls?: TlsFiles
   /** Passed to `http.createServer` (timeouts of the configuration). */
   readonly serverOptions?: HttpServerOptions
-  /** Most open connections (Node's `maxConnections`). */
+  /**
+   * Most open connections; past it a new connection is closed at once, unanswered. Counted here rather than with
+   * Node's `maxConnections`: in a cluster worker that one hands the connection back to the primary, which offers
+   * it to the next worker, and so on, without end.
+   */
   readonly maxConnections?: number
 }
 
@@ -56,7 +60,18 @@ export function createNodeServer(
       ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions })
       : createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer, serverOptions })
   ) as Server | HttpsServer
-  if (options.maxConnections) server.maxConnections = options.maxConnections
+  const cap = options.maxConnections
+  if (cap) {
+    let open = 0
+    server.on('connection', (socket: Socket) => {
+      if (open >= cap) {
+        socket.destroy()
+        return
+      }
+      open++
+      socket.once('close', () => open--)
+    })
+  }
 
   const inFlight = new Set<ServerResponse>()
   let draining = false

@@ -101,7 +101,21 @@ export async function serve(options: ServeOptions): Promise<void> {
     sync: asWorker ? workerSync() : undefined,
   })
   close = built.close
-  const server = createNodeServer(built.app, { host: built.config.host, port: built.config.port, tls: settings.tls })
+  const { config } = built
+  const server = createNodeServer(built.app, {
+    host: config.host,
+    port: config.port,
+    tls: settings.tls,
+    // Stalled connections are cut (408): Node's defaults (60 s for headers, 300 s a request) let a few hundred
+    // stalled clients hold the proxy's memory. How often Node looks for them: its default is every 30 s.
+    serverOptions: {
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
+    },
+    // Per serving process (each worker holds at most this many): what bounds a process's memory.
+    maxConnections: config.maxConnections,
+  })
   const url = await server.listen()
   http = server
   if (server.tls) log.info('tls certificate', { fingerprint: server.tls.fingerprint, validTo: server.tls.validTo })

@@ -2,6 +2,7 @@
 // one worker or the other; admin writes from both at once lose nothing; an acknowledged rotation is what every
 // worker uses from then on; a worker killed is started again while the other keeps answering.
 import { readFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
@@ -25,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => instance?.stop())
 
 const client = () =>
-  createKeyProxyClient({ baseUrl: instance.url, apiKey: API_KEY, fetch: fetchPerConnection, retries: 0 })
+  createKeyProxyClient({ baseUrl: instance.url, apiKey: API_KEY, tenant: 'w', fetch: fetchPerConnection, retries: 0 })
 
 /** Workers that answered request lines with this request-id prefix. */
 const workersOf = (prefix: string) =>
@@ -93,4 +94,42 @@ describe('--workers 2', () => {
     const data = await client().generateDataKey({ after: 'restart' })
     expect(data.edeks).toHaveLength(1)
   })
+})
+
+test('in a worker, maxConnections holds: a connection past it is closed at once, unanswered', async () => {
+  // (Node's own maxConnections would hand it back to the primary, which offers it again, without end.)
+  const capped = await startInstance({
+    workers: 1,
+    config: { maxConnections: 2, headersTimeoutMs: 30_000, requestTimeoutMs: 30_000 },
+  })
+  const { port } = new URL(capped.url)
+  const open = (request: string) => {
+    const s = connect(Number(port), '127.0.0.1')
+    let answer = ''
+    s.on('data', (d) => {
+      answer += d
+    })
+    s.on('error', () => {})
+    const closed = new Promise<string>((resolve) => s.once('close', () => resolve(answer)))
+    return new Promise<{ s: Socket; closed: Promise<string> }>((resolve) =>
+      s.once('connect', () => {
+        s.write(request)
+        resolve({ s, closed })
+      }),
+    )
+  }
+  const held = [await open('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n'), await open('GET /v1/health HTTP/1.1\r\n')]
+  try {
+    const extra = await open('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+    expect(await extra.closed).toBe('')
+    for (const h of held) h.s.destroy()
+    await Promise.all(held.map((h) => h.closed))
+    let status = 0
+    for (let i = 0; i < 50 && status !== 200; i++)
+      status = (await send(`${capped.url}/v1/health`).catch(() => ({ status: 0 }))).status
+    expect(status).toBe(200)
+  } finally {
+    for (const h of held) h.s.destroy()
+    await capped.stop()
+  }
 })

@@ -35,6 +35,7 @@ describe('request ids and log lines', () => {
     const provider = createKeyProxyClient({
       baseUrl: instance.url,
       apiKey: API_KEY,
+      tenant: 'obs',
       fetch: (url, init) =>
         fetchPerConnection(url, {
           ...init,
