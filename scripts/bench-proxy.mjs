@@ -33,7 +33,7 @@ for (const [input, file] of [
   })
 }
 const protocol = await import(`${root}dist/bench/protocol.mjs`)
-const { bareUnwrapsPerSecond } = await import(`${root}dist/bench/bare-unwrap.mjs`)
+const { prepareBare } = await import(`${root}dist/bench/bare-unwrap.mjs`)
 
 const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]
 const scale = quick ? 0.2 : 1
@@ -47,10 +47,10 @@ const sha256 = await sha256Hex(API_KEY)
 const settings = { tenants: ['bench'], apiKeys: [{ id: 'bench', sha256, tenants: ['bench'] }], maxBodyBytes: 8 << 20 }
 const nodeArgs = process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/pprof'] : []
 
-/** Starts a proxy, makes distinct EDEKs through it, runs every case; returns the cases and what the bare loop needs. */
-async function measure(label, workers) {
+/** Starts a proxy and makes distinct EDEKs through it; returns `runCase` and what the bare loop needs. */
+async function prepare(workers) {
   const proxy = await startProxyProcess(settings, nodeArgs, { workers })
-  try {
+  {
     const { privateKey, publicJwk } = await protocol.generateDeliveryKeyPair()
     const post = async (path, body) => {
       const r = await fetch(`${proxy.url}/v1${path}`, {
@@ -133,65 +133,87 @@ async function measure(label, workers) {
           }
         }),
       )
-      const seconds = (performance.now() - t0) / 1000
-      return {
-        batch,
-        requests,
-        concurrency,
-        unwrapsPerS: (requests * batch) / seconds,
-        p50Ms: percentile(latencies, 50),
-        p99Ms: percentile(latencies, 99),
-      }
+      return { items: requests * batch, seconds: (performance.now() - t0) / 1000, latencies }
     }
 
     await runCase(1, 200, 4) // warm-up
     await runCase(100, 10, 2 * cores)
-    const cases = []
-    log(`${label}:`)
-    for (const [batch, requests, concurrency] of plan) {
-      const r = await runCase(batch, requests, concurrency)
-      cases.push(r)
-      log(
-        `  batch ${String(batch).padStart(4)}: ${r.unwrapsPerS.toFixed(0).padStart(6)} unwraps/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms per request (${r.requests} requests, ${r.concurrency} in flight)`,
-      )
-    }
-    return { cases, dataDir: proxy.dataDir, edeks, publicJwk }
-  } finally {
-    await proxy.stop()
+    return { runCase, stop: proxy.stop, dataDir: proxy.dataDir, edeks, publicJwk }
   }
 }
 
-const alone = await measure('one process (--workers 0)', 0)
-const pooled = await measure(`a worker per core (--workers ${cores})`, cores)
+// Both proxies run side by side and take turns, case by case and round by round (the bare loop too, in the
+// batch-1000 rounds), so a drift of the shared machine falls on all three alike.
+const alone = await prepare(0)
+const pooled = await prepare(cores)
 const bareBatch = 1000
-const bare = await bareUnwrapsPerSecond({
+const bare = await prepareBare({
   dataDir: alone.dataDir,
   tenant: 'bench',
   items: alone.edeks,
   clientKey: alone.publicJwk,
   batch: bareBatch,
-  total: quick ? 4000 : 20_000,
 })
-log(`bare loop, one process: ${bare.toFixed(0)} unwraps/s (EDEK open + delivery wrap, batches of ${bareBatch})`)
+const rounds = quick ? 1 : 3
+const merged = () => ({ items: 0, seconds: 0, latencies: [] })
+const add = (into, r) => {
+  into.items += r.items
+  into.seconds += r.seconds
+  into.latencies.push(...r.latencies)
+}
+const summary = (batch, requests, concurrency, m) => ({
+  batch,
+  requests,
+  concurrency,
+  unwrapsPerS: m.items / m.seconds,
+  p50Ms: percentile(m.latencies, 50),
+  p99Ms: percentile(m.latencies, 99),
+})
+const aloneCases = []
+const pooledCases = []
+const bareRun = merged()
+for (const [batch, requests, concurrency] of plan) {
+  const a = merged()
+  const p = merged()
+  const perRound = Math.max(1, Math.round(requests / rounds))
+  for (let r = 0; r < rounds; r++) {
+    add(a, await alone.runCase(batch, perRound, concurrency))
+    add(p, await pooled.runCase(batch, perRound, concurrency))
+    if (batch === 1000) add(bareRun, await bare.run((quick ? 4000 : 20_000) / rounds))
+  }
+  aloneCases.push(summary(batch, perRound * rounds, concurrency, a))
+  pooledCases.push(summary(batch, perRound * rounds, concurrency, p))
+  for (const [label, c] of [
+    ['one process', aloneCases.at(-1)],
+    [`${cores} workers`, pooledCases.at(-1)],
+  ]) {
+    log(
+      `  batch ${String(batch).padStart(4)}, ${label.padEnd(11)}: ${c.unwrapsPerS.toFixed(0).padStart(6)} unwraps/s, p50 ${c.p50Ms.toFixed(2)} ms, p99 ${c.p99Ms.toFixed(2)} ms per request (${c.requests} requests, ${c.concurrency} in flight)`,
+    )
+  }
+}
+await Promise.all([alone.stop(), pooled.stop()])
+const bareRate = bareRun.items / bareRun.seconds
+log(`bare loop, one process: ${bareRate.toFixed(0)} unwraps/s (EDEK open + delivery wrap, batches of ${bareBatch})`)
 
 const best = (cases) => Math.max(...cases.slice(1).map((c) => c.unwrapsPerS))
 const ratio = (a, b) => Number((a / b).toFixed(2))
 const report = {
   machine: { cpu: os.cpus()[0]?.model, cores, node: process.version, date: new Date().toISOString() },
-  one_process: { workers: 0, cases: alone.cases },
-  workers: { workers: cores, cases: pooled.cases },
-  bare_crypto: { unwrapsPerS: Math.round(bare), batch: bareBatch },
+  one_process: { workers: 0, cases: aloneCases },
+  workers: { workers: cores, cases: pooledCases },
+  bare_crypto: { unwrapsPerS: Math.round(bareRate), batch: bareBatch },
   ratios: {
-    workers_vs_single: ratio(best(pooled.cases), best(alone.cases)),
-    batched_vs_bare_crypto: ratio(best(alone.cases), bare),
-    batched_vs_bare_crypto_workers: ratio(best(pooled.cases), bare),
-    batch1000_vs_single: ratio(alone.cases.at(-1).unwrapsPerS, alone.cases[0].unwrapsPerS),
+    workers_vs_single: ratio(best(pooledCases), best(aloneCases)),
+    batched_vs_bare_crypto: ratio(best(aloneCases), bareRate),
+    batched_vs_bare_crypto_workers: ratio(best(pooledCases), bareRate),
+    batch1000_vs_single: ratio(aloneCases.at(-1).unwrapsPerS, aloneCases[0].unwrapsPerS),
   },
-  unwraps_per_s_batched: Math.round(best(pooled.cases)),
-  unwraps_per_s_batched_one_process: Math.round(best(alone.cases)),
-  p99_ms_single: Number(pooled.cases[0].p99Ms.toFixed(2)),
-  p50_ms_single: Number(pooled.cases[0].p50Ms.toFixed(2)),
-  p99_ms_single_one_process: Number(alone.cases[0].p99Ms.toFixed(2)),
+  unwraps_per_s_batched: Math.round(best(pooledCases)),
+  unwraps_per_s_batched_one_process: Math.round(best(aloneCases)),
+  p99_ms_single: Number(pooledCases[0].p99Ms.toFixed(2)),
+  p50_ms_single: Number(pooledCases[0].p50Ms.toFixed(2)),
+  p99_ms_single_one_process: Number(aloneCases[0].p99Ms.toFixed(2)),
   goals: {
     workers_vs_single: '>= 1.6',
     batched_vs_bare_crypto: '>= 0.5',
@@ -205,13 +227,13 @@ if (json) console.log(JSON.stringify(report, null, 2))
 else {
   console.log('\n| case | one process: unwraps/s | p50 ms | p99 ms | workers: unwraps/s | p50 ms | p99 ms |')
   console.log('|---|---|---|---|---|---|---|')
-  for (const [i, c] of alone.cases.entries()) {
-    const w = pooled.cases[i]
+  for (const [i, c] of aloneCases.entries()) {
+    const w = pooledCases[i]
     console.log(
       `| batch ${c.batch} | ${c.unwrapsPerS.toFixed(0)} | ${c.p50Ms.toFixed(2)} | ${c.p99Ms.toFixed(2)} | ${w.unwrapsPerS.toFixed(0)} | ${w.p50Ms.toFixed(2)} | ${w.p99Ms.toFixed(2)} |`,
     )
   }
-  console.log(`| bare loop (one process) | ${bare.toFixed(0)} | | | | | |`)
+  console.log(`| bare loop (one process) | ${bareRate.toFixed(0)} | | | | | |`)
   const r = report.ratios
   console.log(
     `\nworkers_vs_single ${r.workers_vs_single} (goal ≥ 1.6), batched_vs_bare_crypto ${r.batched_vs_bare_crypto} (goal ≥ 0.5), with workers ${r.batched_vs_bare_crypto_workers} (goal ≥ 0.9), batch1000_vs_single ${r.batch1000_vs_single} (goal ≥ 20), unwraps_per_s_batched ${report.unwraps_per_s_batched}, p99_ms_single ${report.p99_ms_single} with workers (goal < 5; one process ${report.p99_ms_single_one_process})`,

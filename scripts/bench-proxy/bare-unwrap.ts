@@ -21,10 +21,10 @@ export interface BareOptions {
   readonly items: ReadonlyArray<{ edeks: unknown[]; context: Record<string, string> }>
   readonly clientKey: JsonWebKey
   readonly batch: number
-  readonly total: number
 }
 
-export async function bareUnwrapsPerSecond(o: BareOptions): Promise<number> {
+/** Ready to run: `run(total)` unwraps `total` EDEKs in batches and says how long it took. */
+export async function prepareBare(o: BareOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-bench-bare-'))
   copyFileSync(join(o.dataDir, 'keys.json'), join(dir, 'keys.json'))
   const rootKey = fromBase64url(readFileSync(join(o.dataDir, 'root.key'), 'utf8').trim())!
@@ -44,9 +44,13 @@ export async function bareUnwrapsPerSecond(o: BareOptions): Promise<number> {
     }
   }
   await Promise.all(Array.from({ length: o.batch }, (_, i) => one(i))) // warm: versions unsealed
-  const t0 = performance.now()
-  for (let done = 0; done < o.total; done += o.batch) {
-    await Promise.all(Array.from({ length: Math.min(o.batch, o.total - done) }, (_, i) => one(done + i)))
+  return {
+    async run(total: number): Promise<{ items: number; seconds: number; latencies: number[] }> {
+      const t0 = performance.now()
+      for (let done = 0; done < total; done += o.batch) {
+        await Promise.all(Array.from({ length: Math.min(o.batch, total - done) }, (_, i) => one(done + i)))
+      }
+      return { items: total, seconds: (performance.now() - t0) / 1000, latencies: [] }
+    },
   }
-  return o.total / ((performance.now() - t0) / 1000)
 }
