@@ -56,11 +56,15 @@ async function startProxy(runtime, name) {
     cwd: project,
     // The README's command as written; the port and data folder come from the environment (a free port here).
     env: { ENVELOPE_PROXY_PORT: '0', ENVELOPE_DATA_DIR: data },
-    ready: /listening on (http:\/\/127\.0\.0\.1:\d+)\n(data: .*)\n/,
+    ready: READY,
   })
   servers.push(server)
   return { url: server.match[1], dataLine: server.match[2], adminKeyFile: join(data, 'admin.key'), stop: server.stop }
 }
+
+/** The proxy's first two log lines (JSON): where it listens, then its data folder. */
+const READY =
+  /"msg":"envelope key proxy listening on (http:\/\/127\.0\.0\.1:\d+)"[^\n]*\n[^\n]*"msg":"(data: [^"]*)"[^\n]*\n/
 
 /** Runs a README example file in a runtime from the project; returns its stdout (asserting exit 0). */
 function runExample(runtime, file, env = {}) {
@@ -233,7 +237,7 @@ test('npx envelope-proxy with no configuration: embedded defaults; says where it
   const proxy = await startServer('npx', ['envelope-proxy'], {
     cwd: project,
     env: { ENVELOPE_PROXY_PORT: '0', ENVELOPE_DATA_DIR: data },
-    ready: /listening on (http:\/\/127\.0\.0\.1:\d+)\n(data: .*)\n/,
+    ready: READY,
   })
   servers.push(proxy)
   assert.equal(proxy.match[2], `data: ${data} (keys.json, audit.log, admin.key)`)
