@@ -59,7 +59,12 @@ function token(options: { nowMs?: number; kid?: string; typ?: string; iatAgoS?: 
 describe('JWKS while the identity provider is down', () => {
   test('a proxy that never got the JWKS answers 503 ERR_JWKS_UNAVAILABLE, fetching it once; junk never fetches', async () => {
     idpUp = false
-    const proxy = await startProxy({ tenants: ['acme'], jwt: { jwksUrl: idpUrl, issuer: ISSUER, audience: AUDIENCE } })
+    // One process: each serving process keeps its own JWKS (with --workers, one fetch per worker).
+    const proxy = await startProxy({
+      workers: 0,
+      tenants: ['acme'],
+      jwt: { jwksUrl: idpUrl, issuer: ISSUER, audience: AUDIENCE },
+    })
     running.push(proxy)
     const { publicJwk } = await generateDeliveryKeyPair()
     const generate = async (authorization: string) => {
