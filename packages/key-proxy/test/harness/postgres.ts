@@ -15,6 +15,10 @@ export interface RunningPostgres {
   readonly dir: string
   /** Runs SQL through psql, as the cluster's superuser; returns its output. */
   psql(sql: string): string
+  /** Stops the server (fast shutdown), keeping its data: the database is unreachable until `resume()`. */
+  halt(): void
+  /** Starts it again on the same port and data. */
+  resume(): void
   /** Fast shutdown, then the folder is removed. */
   stop(): Promise<void>
 }
@@ -66,7 +70,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     '-c max_connections=200',
     options.fsync === false ? '-c fsync=off -c synchronous_commit=off' : '',
   ].join(' ')
-  run('pg_ctl', ['-D', data, '-o', settings, '-l', join(dir, 'log'), '-w', '-t', '60', 'start'])
+  const start = () => run('pg_ctl', ['-D', data, '-o', settings, '-l', join(dir, 'log'), '-w', '-t', '60', 'start'])
+  start()
   let stopped = false
   return {
     url: `postgres://envelope@127.0.0.1:${port}/postgres`,
@@ -88,11 +93,15 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
         '-c',
         sql,
       ]),
+    halt: () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
+    resume: start,
     async stop() {
       if (stopped) return
       stopped = true
       try {
         run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop'])
+      } catch {
+        // already stopped (halted)
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
