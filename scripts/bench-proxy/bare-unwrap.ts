@@ -12,6 +12,7 @@ import {
   readNonce,
 } from '../../packages/fetch-client/src/protocol.ts'
 import { createNodeDelivery } from '../../packages/key-proxy/src/delivery-node.ts'
+import { FileKeystore } from '../../packages/key-proxy/src/keystore/file-keystore.ts'
 import { LocalKms } from '../../packages/key-proxy/src/kms/local-kms.ts'
 
 export interface BareOptions {
@@ -28,7 +29,7 @@ export async function prepareBare(o: BareOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-bench-bare-'))
   copyFileSync(join(o.dataDir, 'keys.json'), join(dir, 'keys.json'))
   const rootKey = fromBase64url(readFileSync(join(o.dataDir, 'root.key'), 'utf8').trim())!
-  const kms = new LocalKms({ file: join(dir, 'keys.json'), rootKey })
+  const kms = new LocalKms({ keystore: FileKeystore.open({ file: join(dir, 'keys.json') }), rootKey })
   const delivery = await createNodeDelivery((await importDeliveryPublicKey(o.clientKey))!)
   const edeks = o.items.map((it) => edekFromJson(it.edeks[0])!)
   const nonce = readNonce(newNonce())!

@@ -187,7 +187,8 @@ export class FileKeystore implements Keystore {
   }
 
   async shred(): Promise<void> {
-    this.#file.removeTemps()
+    // Under the instance's lock: no other process of the instance is writing a temp file meanwhile.
+    await this.#sync.exclusive(async () => this.#file.removeTemps())
   }
 
   async close(): Promise<void> {

@@ -34,7 +34,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { log, server: settings } = options
   const asWorker = options.worker === true
   let http: NodeServer | undefined
-  let close: (() => void) | undefined
+  let close: (() => Promise<void>) | undefined
   let metricsServer: { close(): void } | undefined
   let stopping = false
   let finished = false
@@ -49,7 +49,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     if (stopping) {
       log.warn('stopping now: requests in flight are cut', { reason, inFlight: http.inFlight() })
       http.destroy()
-      finish('forced')
+      void finish('forced')
       return
     }
     stopping = true
@@ -57,11 +57,11 @@ export async function serve(options: ServeOptions): Promise<void> {
     metricsServer?.close()
     http.drain(settings.shutdownTimeoutMs).then(finish)
   }
-  function finish(outcome: 'drained' | 'forced'): void {
+  async function finish(outcome: 'drained' | 'forced'): Promise<void> {
     if (finished) return
     finished = true
     try {
-      close?.() // the audit log on disk before the exit
+      await close?.() // the audit log on disk, the keystore closed, before the exit
     } catch (err) {
       log.error('the audit log could not be flushed', { error: (err as Error).message })
       outcome = 'forced'

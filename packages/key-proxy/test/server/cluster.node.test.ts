@@ -64,7 +64,7 @@ describe('--workers 2', () => {
     expect(after.primaryVersion).toBe(Math.max(...after.versions))
     // The file says the same as the instance.
     const file = JSON.parse(readFileSync(join(instance.dataDir, 'keys.json'), 'utf8'))
-    expect(Object.keys(file.tenants.w.default.versions).length).toBe(after.versions.length)
+    expect(Object.keys(file.records['local-key']['w/default'].versions).length).toBe(after.versions.length)
   })
 
   test('once a rotation is acknowledged, every worker makes data keys with the new version', async () => {
