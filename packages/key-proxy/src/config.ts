@@ -40,6 +40,16 @@ export interface ProxyConfig {
   readonly requestTimeoutMs: number
   /** Most open connections of a serving process (each `--workers` worker); past it new ones are dropped. */
   readonly maxConnections: number
+  /**
+   * The shared keystore, for several instances: PostgreSQL (`keystore.url`, `postgres://…`). Default none: the
+   * file keystore in the data folder (`keys.json`). A password belongs in `PGPASSWORD` or `~/.pgpass`, not here.
+   */
+  readonly keystore?: {
+    readonly url: string
+    readonly poolSize?: number
+    readonly pollMs?: number
+    readonly staleAfterMs?: number
+  }
 }
 
 const DEFAULTS: ProxyConfig = {
@@ -86,6 +96,11 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
   if (env.ENVELOPE_ROOT_KEY) merged.rootKey = env.ENVELOPE_ROOT_KEY
   if (env.ENVELOPE_TENANTS) merged.tenants = env.ENVELOPE_TENANTS.split(',').filter(Boolean)
   if (env.ENVELOPE_CORS_ORIGINS) merged.corsOrigins = env.ENVELOPE_CORS_ORIGINS.split(',').filter(Boolean)
+  if (env.ENVELOPE_KEYSTORE_URL) {
+    const k = merged.keystore
+    merged.keystore = { ...(typeof k === 'object' && k !== null ? k : {}), url: env.ENVELOPE_KEYSTORE_URL }
+  }
+  if (typeof merged.keystore === 'string') merged.keystore = { url: merged.keystore }
   const c = merged as unknown as ProxyConfig
   check(typeof c.host === 'string' && c.host.length > 0, 'host', 'a host name or address')
   check(Number.isInteger(c.port) && c.port >= 0 && c.port <= 65535, 'port', 'an integer from 0 to 65535')
@@ -155,6 +170,21 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
     'a whole number of milliseconds, at least headersTimeoutMs',
   )
   check(isInt(c.maxConnections, 1), 'maxConnections', 'an integer of at least 1')
+  if (c.keystore !== undefined) {
+    const k = c.keystore
+    check(
+      typeof k === 'object' && k !== null && typeof k.url === 'string' && /^postgres(ql)?:\/\/./.test(k.url),
+      'keystore',
+      'a PostgreSQL URL ("postgres://user@host:5432/db"), or { url, poolSize?, pollMs?, staleAfterMs? }',
+    )
+    check(k.poolSize === undefined || isInt(k.poolSize, 1, 100), 'keystore.poolSize', 'an integer from 1 to 100')
+    check(k.pollMs === undefined || isInt(k.pollMs, 10, 60_000), 'keystore.pollMs', 'from 10 to 60000 milliseconds')
+    check(
+      k.staleAfterMs === undefined || isInt(k.staleAfterMs, k.pollMs ?? 250, 600_000),
+      'keystore.staleAfterMs',
+      'at least keystore.pollMs, at most 600000 milliseconds',
+    )
+  }
   return c
 }
 

@@ -14,6 +14,7 @@ const FLAGS: Readonly<Record<string, string>> = {
   '--tenants': 'ENVELOPE_TENANTS',
   '--cors-origins': 'ENVELOPE_CORS_ORIGINS',
   '--workers': 'ENVELOPE_PROXY_WORKERS',
+  '--keystore': 'ENVELOPE_KEYSTORE_URL',
 }
 
 export const PROXY_HELP = `usage: envelope-proxy [options]
@@ -31,6 +32,8 @@ options (each also an environment variable; a flag wins over the variable, the v
   --cors-origins O,P    browser origins allowed               $ENVELOPE_CORS_ORIGINS
   --workers N           processes serving the port (0: this   $ENVELOPE_PROXY_WORKERS
                         one alone; default: one per core)
+  --keystore URL        a shared PostgreSQL keystore          $ENVELOPE_KEYSTORE_URL
+                        (postgres://…; default: keys.json)
   -h, --help            this help
   -v, --version         the version
 

@@ -10,7 +10,9 @@ import { sha256Hex } from './auth.ts'
 import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { FileKeystore } from './keystore/file-keystore.ts'
+import { PostgresKeystore, redactUrl } from './keystore/postgres-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
+import type { ProxyMetrics } from './metrics.ts'
 import type { InstanceSync } from './server/instance-sync.ts'
 
 /**
@@ -72,6 +74,34 @@ export async function prepareDataFolder(config: ProxyConfig) {
 }
 
 /**
+ * The PostgreSQL keystore of the configuration. Every instance on it must seal with the same root key: the first
+ * to open it records the root key's fingerprint (HKDF of the key: it tells nothing of it), and one with another
+ * root key stops with `ERR_CONFIG` rather than seal keys the others cannot open.
+ */
+async function openSharedKeystore(
+  settings: NonNullable<ProxyConfig['keystore']>,
+  rootKey: Uint8Array,
+  metrics: ProxyMetrics | undefined,
+): Promise<PostgresKeystore> {
+  const keystore = await PostgresKeystore.open({
+    ...settings,
+    onError: (op) => metrics?.keystoreError(op),
+    onRemoteChange: (seconds) => metrics?.keystoreChange(seconds),
+  })
+  const ikm = await crypto.subtle.importKey('raw', rootKey as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveBits'])
+  const info = new TextEncoder().encode('envelope root key fingerprint')
+  const bits = await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(), info }, ikm, 128)
+  const mine = toBase64url(new Uint8Array(bits))
+  if ((await keystore.agree('root-key-fingerprint', mine)) !== mine) {
+    await keystore.close()
+    throw new ConfigError(
+      `the keystore ${redactUrl(settings.url)} holds keys sealed under another root key: every instance on one keystore needs the same rootKey`,
+    )
+  }
+  return keystore
+}
+
+/**
  * What the Node server adds: request logs, metrics, readiness of the server itself, and (a `--workers`
  * worker) the instance its keystore is shared with.
  */
@@ -85,9 +115,11 @@ export async function startup(
 ) {
   const config: ProxyConfig = resolveConfig(readSettings(argv, env), env)
   const { dataDir, rootKey, adminKeys } = await prepareDataFolder(config)
-  // Locks the data folder (a `--workers` worker: checks its primary's lock, and shares the file through the
-  // instance sync): a second proxy on it stops here, naming the holder (ERR_DATA_DIR_LOCKED).
-  const keystore = FileKeystore.open({ file: `${dataDir}/keys.json`, sync, lock: sync?.shared ? false : undefined })
+  const keystore = config.keystore
+    ? await openSharedKeystore(config.keystore, rootKey, hooks.metrics)
+    : // Locks the data folder (a `--workers` worker: checks its primary's lock, and shares the file through the
+      // instance sync): a second proxy on it stops here, naming the holder (ERR_DATA_DIR_LOCKED).
+      FileKeystore.open({ file: `${dataDir}/keys.json`, sync, lock: sync?.shared ? false : undefined })
   const kms = new LocalKms({
     keystore,
     rootKey,
@@ -116,12 +148,14 @@ export async function startup(
     maxBatch: config.maxBatch,
     ...hooks,
   })
-  const where = `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
+  const where = config.keystore
+    ? `data: ${dataDir} (audit.log${config.adminKeys.length ? '' : ', admin.key'}), keystore: ${redactUrl(config.keystore.url)}`
+    : `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
   /** After the last request: the audit log on disk (fsync) and closed, the keystore (and data folder) released. */
   const close = async () => {
     audit.close()
     kms.close()
     await keystore.close()
   }
-  return { app, config, where, close }
+  return { app, config, where, close, keystore }
 }

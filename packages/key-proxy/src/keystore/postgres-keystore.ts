@@ -56,7 +56,23 @@ const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
       create index if not exists envelope_keystore_records_seq on envelope_keystore_records (seq);`,
   },
+  {
+    version: 2,
+    // Facts every instance on the store must agree on (the root key's fingerprint).
+    sql: `create table if not exists envelope_keystore_meta (name text primary key, value text not null);`,
+  },
 ]
+
+/** The URL without its password (for messages and logs). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.href
+  } catch {
+    return 'postgres://…'
+  }
+}
 
 export interface PostgresKeystoreOptions {
   /** Connection string, e.g. `postgres://user@host:5432/db` (a password in it, or from PGPASSWORD). */
@@ -378,6 +394,24 @@ export class PostgresKeystore implements Keystore {
     } catch (err) {
       this.#options.onError?.('shred', err)
       throw unavailable('could not be vacuumed', err)
+    }
+  }
+
+  /**
+   * The value every instance must agree on under `name`: stored by the first to ask, returned to every later one.
+   * @throws {ProxyError} `ERR_KEYSTORE_UNAVAILABLE` when the database cannot be used
+   */
+  async agree(name: string, value: string): Promise<string> {
+    try {
+      const { rows } = await this.#pool.query<{ value: string }>(
+        `insert into envelope_keystore_meta (name, value) values ($1, $2)
+           on conflict (name) do update set name = excluded.name returning value`,
+        [name, value],
+      )
+      return rows[0]!.value
+    } catch (err) {
+      this.#options.onError?.('meta', err)
+      throw unavailable('cannot be used', err)
     }
   }
 

@@ -38,6 +38,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   let metricsServer: { close(): void } | undefined
   let stopping = false
   let finished = false
+  /** False while a shared keystore's copy is not current (its database unreachable). */
+  let keystoreHealthy = () => true
 
   /** A first stop drains; a second signal cuts what is left. */
   function stop(reason: string, repeated: 'force' | 'ignore' = 'force'): void {
@@ -96,11 +98,16 @@ export async function serve(options: ServeOptions): Promise<void> {
   const built = await startup(options.argv, options.env, {
     log,
     metrics,
-    readiness: async () =>
-      stopping ? { code: 'ERR_SHUTTING_DOWN', message: 'the key proxy is shutting down' } : undefined,
+    readiness: async () => {
+      if (stopping) return { code: 'ERR_SHUTTING_DOWN', message: 'the key proxy is shutting down' }
+      if (!keystoreHealthy()) return { code: 'ERR_KEYSTORE_UNAVAILABLE', message: 'the keystore cannot be reached' }
+      return undefined
+    },
     sync: asWorker ? workerSync() : undefined,
   })
   close = built.close
+  const { keystore } = built
+  if ('healthy' in keystore) keystoreHealthy = () => keystore.healthy
   const { config } = built
   const server = createNodeServer(built.app, {
     host: config.host,

@@ -2,7 +2,7 @@
 // a free port, a temporary data folder, with `--workers N` or none, plain HTTP or HTTPS. Its stdout is kept as
 // parsed JSON log lines, so a test can wait for what the instance says it did. Never a mock.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +25,8 @@ export interface Instance {
   /** Resolves with the first log line (from line `since` on, so far or to come) that `match` accepts. */
   waitFor(match: (line: LogLine) => boolean, what?: string, since?: number): Promise<LogLine>
   signal(sig: NodeJS.Signals): void
+  /** SIGKILL of every process of the instance at once (the primary and its workers), as a crash; then waits. */
+  kill9(): Promise<void>
   /** Resolves when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   /** SIGTERM and wait (no-op once exited). */
@@ -99,7 +101,7 @@ export async function startInstance(options: InstanceOptions = {}): Promise<Inst
   return {
     url,
     dataDir: dir,
-    adminKey: readFileSync(join(dir, 'admin.key'), 'utf8').trim(),
+    adminKey: existsSync(join(dir, 'admin.key')) ? readFileSync(join(dir, 'admin.key'), 'utf8').trim() : '',
     pid: child.pid!,
     child,
     logs: () => [...lines],
@@ -109,6 +111,21 @@ export async function startInstance(options: InstanceOptions = {}): Promise<Inst
       if (child.exitCode === null && child.signalCode === null) child.kill(sig)
     },
     exited,
+    async kill9() {
+      let children: number[] = []
+      try {
+        children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')
+          .split(' ')
+          .filter(Boolean)
+          .map(Number)
+      } catch {}
+      for (const pid of [child.pid!, ...children]) {
+        try {
+          process.kill(pid, 'SIGKILL')
+        } catch {}
+      }
+      await exited
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
       await exited

@@ -65,11 +65,20 @@ describe('PostgreSQL keystore', () => {
     await c.connect()
     try {
       const rows = (await c.query('select version from envelope_keystore_migrations order by version')).rows
-      expect(rows.map((r) => r.version)).toEqual([1])
+      expect(rows.map((r) => r.version)).toEqual([1, 2])
       await all[0]!.update('tenant', 'acme', () => tenantRecord('default'))
       const again = await open(url) // a later start: nothing to apply, the data kept
       expect(await again.get('tenant', 'acme')).toEqual(tenantRecord('default'))
-      expect((await c.query('select count(*)::int as n from envelope_keystore_migrations')).rows[0].n).toBe(1)
+      expect((await c.query('select count(*)::int as n from envelope_keystore_migrations')).rows[0].n).toBe(2)
+      // A store of an older version (only migration 1): the next open applies what it lacks, data kept.
+      await c.query('drop table envelope_keystore_meta; delete from envelope_keystore_migrations where version = 2')
+      const upgraded = await open(url)
+      expect(await upgraded.agree('probe', 'x')).toBe('x')
+      expect(await upgraded.get('tenant', 'acme')).toEqual(tenantRecord('default'))
+      expect((await c.query('select version from envelope_keystore_migrations order by version')).rows).toEqual([
+        { version: 1 },
+        { version: 2 },
+      ])
     } finally {
       await c.end()
     }
