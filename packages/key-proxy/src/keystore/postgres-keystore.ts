@@ -149,6 +149,7 @@ export class PostgresKeystore implements Keystore {
   #listener: pg.Client | undefined
   #timer: ReturnType<typeof setInterval> | undefined
   #stale = false
+  #failing = false
   #closed = false
 
   private constructor(pool: pg.Pool, options: PostgresKeystoreOptions) {
@@ -227,10 +228,12 @@ export class PostgresKeystore implements Keystore {
             )
           ).rows
         } catch (err) {
+          this.#failing = true
           this.#options.onError?.('poll', err)
           this.#checkStale()
           throw unavailable('cannot be reached', err)
         }
+        this.#failing = false
         const first = this.#confirmedAt === 0
         for (const row of rows) this.#apply(row, true, !first)
         this.#confirmedAt = started
@@ -420,9 +423,9 @@ export class PostgresKeystore implements Keystore {
     await this.#poll()
   }
 
-  /** True while the copy is current (readiness). */
+  /** True while the database answers and the copy is current (readiness). */
   get healthy(): boolean {
-    return !this.#closed && Date.now() - this.#confirmedAt <= this.#staleAfterMs
+    return !this.#closed && !this.#failing && Date.now() - this.#confirmedAt <= this.#staleAfterMs
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@
 import { decryptToString, encrypt } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { admin } from '../harness/http.ts'
+import { admin, send } from '../harness/http.ts'
 import { type Instance, startInstance } from '../harness/instance.ts'
 import { type RunningNginx, startNginx } from '../harness/nginx.ts'
 import { type RunningPostgres, startPostgres } from '../harness/postgres.ts'
@@ -43,9 +43,12 @@ const clientOf = (url: string | string[], tenant = 'mi', retries?: number) =>
 type Info = { state: string; primaryVersion: number; versions: number[] }
 const describeOn = async (i: Instance, tenant = 'mi') => (await admin(i.url, ADMIN_KEY, tenant)).json<Info>()
 
-/** Asks `check` until it holds, at most `tries` times (each a request to a real instance): a bounded wait. */
+/** Asks `check` until it holds, at most `tries` times, 20 ms apart: a bounded wait for another instance. */
 async function eventually(check: () => Promise<boolean>, tries = 300): Promise<boolean> {
-  for (let i = 0; i < tries; i++) if (await check()) return true
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return true
+    await new Promise((r) => setTimeout(r, 20))
+  }
   return false
 }
 
@@ -142,5 +145,34 @@ describe('behind nginx', () => {
       for (const v of acked) expect(info.versions).toContain(v)
     }
     expect(nginx.errorLog()).toMatch(/connect\(\) failed|upstream prematurely closed|Connection refused|reset/i)
+  })
+})
+
+describe('what the instances hold to', () => {
+  test('an instance with another root key refuses to start on the keystore (its keys would not open elsewhere)', async () => {
+    const other = startInstance({
+      workers: 0,
+      config: { rootKey: `${ROOT_KEY.slice(0, -2)}AA`, keystore: { url: pg.url } },
+    })
+    await expect(other).rejects.toThrow(
+      /ERR_CONFIG: the keystore postgres:\/\/.* holds keys sealed under another root key/,
+    )
+  })
+
+  test('the database unreachable: readiness says ERR_KEYSTORE_UNAVAILABLE, and ready again once it is back', async () => {
+    const probe = instances[0]!
+    const ready = async () => (await send(`${probe.url}/v1/ready`)).json<{ error?: { code: string } }>().error?.code
+    pg.halt()
+    try {
+      expect(await eventually(async () => (await ready()) === 'ERR_KEYSTORE_UNAVAILABLE')).toBe(true)
+      // Key use goes on from what the instance holds, until its copy is stale (staleAfterMs): then it is refused.
+      const refused = async () =>
+        (await codeOf(clientOf(probe.url, 'mi', 0).generateDataKey({}))) === 'ERR_KEYSTORE_UNAVAILABLE'
+      expect(await eventually(refused)).toBe(true)
+    } finally {
+      pg.resume()
+    }
+    expect(await eventually(async () => (await ready()) === undefined)).toBe(true)
+    expect((await clientOf(probe.url).generateDataKey({})).edeks).toHaveLength(1)
   })
 })
