@@ -82,6 +82,12 @@ export interface Keystore {
     key: string,
     change: (current: KeystoreRecords[K] | undefined) => KeystoreUpdate<K> | Promise<KeystoreUpdate<K>>,
   ): Promise<KeystoreRecords[K] | undefined>
+  /**
+   * Where the store is shared by instances whose changes arrive within a bound (PostgreSQL): resolves once every
+   * change committed anywhere before the call is applied here. A reader that meets a record (or a version of one)
+   * that another instance may have just made calls it once before refusing. Absent where changes are seen at once.
+   */
+  catchUp?(): Promise<void>
   /** Calls `listener` after every committed change; returns the function that stops it. */
   watch(listener: (change: KeystoreChange) => void): () => void
   /**

@@ -418,7 +418,7 @@ export class PostgresKeystore implements Keystore {
     }
   }
 
-  /** Resolves once every change committed before the call is applied here (one poll). */
+  /** Resolves once every change committed before the call is applied here (one poll): keystore.ts. */
   async catchUp(): Promise<void> {
     await this.#poll()
   }

@@ -160,9 +160,28 @@ export class LocalKms implements KmsBackend {
   }
 
   private async key(tenant: string, keyName: string): Promise<LocalKeyRecord> {
-    const k = await this.record(tenant, keyName)
+    let k = await this.record(tenant, keyName)
+    if (!k && (await this.caughtUp(tenant, keyName))) k = await this.record(tenant, keyName)
     if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
     return k
+  }
+
+  /**
+   * On a shared keystore, a key or version another instance just made may not have reached this one yet: catch
+   * up with the keystore once and forget the cached record. False where there is nothing to catch up with.
+   */
+  private async caughtUp(tenant: string, keyName: string): Promise<boolean> {
+    if (!this.keystore.catchUp) return false
+    await this.keystore.catchUp()
+    this.forget(`${tenant}/${keyName}`)
+    return true
+  }
+
+  /** {@link usable}, with `version` among its versions when the shared keystore has it. */
+  async usableWith(tenant: string, keyName: string, version: number): Promise<LocalKeyRecord> {
+    const k = await this.usable(tenant, keyName)
+    if (k.versions[String(version)] || !(await this.caughtUp(tenant, keyName))) return k
+    return this.usable(tenant, keyName)
   }
 
   /** A key past its deletion date is destroyed on first touch, as a KMS would at the end of the waiting period. */
@@ -451,7 +470,7 @@ export class LocalCmk implements CmkClient, CmkLifecycle {
     ) {
       throw new ProxyError('ERR_EDEK_INVALID', 'not a wrap of this key, or made for another wrap context')
     }
-    const k = await this.#kms.usable(this.#tenant, this.#key)
+    const k = await this.#kms.usableWith(this.#tenant, this.#key, version)
     const key = openJweNode(jwe, await this.#kms.versionKey(this.#tenant, this.#key, k, version), header)
     if (key?.length !== 32) throw new ProxyError('ERR_EDEK_INVALID', 'the wrapped key does not authenticate')
     return key
