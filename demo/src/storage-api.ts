@@ -18,6 +18,8 @@ export interface StoredObject {
 export interface Submission {
   readonly id: string
   readonly created: string
+  /** Who uploaded it, as storage saw the caller's sign-in (absent for submissions stored before it recorded it). */
+  readonly by?: string
   readonly objects: readonly StoredObject[]
 }
 
@@ -63,7 +65,8 @@ export class StorageApi {
 
   /** Writes one part (at most 16 MiB) of an object at `offset`; parts may come in any order. */
   async putPart(id: string, name: string, offset: number, part: Blob): Promise<void> {
-    await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
+    const r = await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
+    await r.arrayBuffer() // read to the end: a body left unread is aborted when the worker ends
   }
 
   async commit(id: string): Promise<Submission> {
