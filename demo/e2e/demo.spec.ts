@@ -493,6 +493,26 @@ test('the submissions list decrypts its titles through the DEK cache and batched
   await page.unroute(/\/objects\/fields$/)
 })
 
+test('a stored fields object larger than the page accepts is refused while it downloads, with its message', async ({
+  page,
+}) => {
+  await signIn(page, 'acme')
+  const id = await submit(page, 'small fields')
+  let served = 0
+  // Storage is not trusted with the size: here it serves 4 MiB for the fields object (limit 1 MiB).
+  await page.route(new RegExp(`/submissions/${id}/objects/fields$`), async (route) => {
+    served++
+    await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.alloc(4 * MiB, 7) })
+  })
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(
+    /^The stored data is larger than this page accepts for it: storage holds something other than what was submitted\. Nothing of this submission is shown\. \(ERR_LIMIT_EXCEEDED\)$/,
+  )
+  await expect(page.locator('#submission-fields')).toBeEmpty()
+  expect(served).toBeGreaterThan(0)
+  await page.unroute(new RegExp(`/submissions/${id}/objects/fields$`))
+})
+
 test('a field keeps its newlines, and no ordinary word is split across lines', async ({ page }) => {
   await page.setViewportSize({ width: 390, height: 844 })
   await signIn(page, 'acme')

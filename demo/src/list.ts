@@ -14,15 +14,13 @@ import {
 } from '@envelope/core'
 import { contextOf } from './sealing.ts'
 import { providerFor, type Session } from './session.ts'
-import type { Submission } from './storage-api.ts'
+import { MAX_FIELDS_BYTES, type Submission } from './storage-api.ts'
 import { type Manifest, storageFor } from './submit.ts'
 
 /** Downloads at once (a browser opens about six connections to one host anyway). */
 const DOWNLOADS = 6
 /** Submissions per unwrap batch: the first titles show before the whole list is done. */
 const PAGE = 25
-/** A `fields` object larger than this is not downloaded for the list (a form's fields are a few KiB). */
-const MAX_FIELDS_BYTES = 2 ** 20
 /** The newest submissions shown; older ones are counted, not opened. */
 export const MAX_LISTED = 100
 
@@ -69,7 +67,7 @@ export async function openTitles(
       try {
         const size = s.objects.find((o) => o.name === 'fields')?.bytes ?? 0
         if (size > MAX_FIELDS_BYTES) throw new EnvelopeError('ERR_LIMIT_EXCEEDED', 'fields too large to list')
-        const message = new Uint8Array(await new Response(await storage.read(owner, s.id, 'fields')).arrayBuffer())
+        const message = await storage.readSmall(owner, s.id, 'fields', MAX_FIELDS_BYTES)
         return { message, edeks: readHeader(message).edeks, context: contextOf(owner, s.id, 'fields') }
       } catch (err) {
         return { error: asError(err) }
