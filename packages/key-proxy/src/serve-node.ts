@@ -15,8 +15,9 @@ if (command.kind === 'exit') {
 }
 
 startup(command.argv, command.env)
-  .then(({ app, config, where }) => {
+  .then(({ app, config, where, listening }) => {
     const server = serveNode(app, config, (info) => {
+      listening(info.port)
       console.log(`envelope key proxy listening on http://${config.host}:${info.port}`)
       console.log(where)
     })

@@ -4,13 +4,14 @@ import { randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
-import { createApp, DEFAULT_KEY } from './app.ts'
+import { createApp } from './app.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
-import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
+import { authOf, defaultAllowedHosts, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { FileKeystore } from './keystore/file-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
+import { TenantKms } from './kms/tenant-kms.ts'
 
 /**
  * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
@@ -66,17 +67,28 @@ export async function startup(argv: readonly string[], env: Record<string, strin
 
   // Locks the data folder: a second proxy on it stops here, naming this one (ERR_DATA_DIR_LOCKED).
   const keystore = FileKeystore.open({ file: `${dataDir}/keys.json` })
-  const kms = new LocalKms({
+  const localKms = new LocalKms({
     keystore,
     rootKey,
     minDeletionDays: config.minDeletionDays,
     maxKeyVersions: config.maxKeyVersions,
   })
-  for (const tenant of config.tenants) {
-    await kms.createKey(tenant, DEFAULT_KEY).catch((err) => {
-      if (err?.code !== 'ERR_KEY_EXISTS') throw err
-    })
-  }
+  const kms = new TenantKms({
+    keystore,
+    localKms,
+    policy: { pkcs11Modules: config.pkcs11Modules, awsKmsEndpoints: config.awsKmsEndpoints },
+    leases: {
+      ttlMs: config.leaseTtlMs,
+      ...(config.leaseRefreshAheadMs !== undefined ? { refreshAheadMs: config.leaseRefreshAheadMs } : {}),
+      maxAgeMs: config.leaseMaxAgeMs,
+      maxDeks: config.leaseMaxDeks,
+      maxLeases: config.maxLeases,
+    },
+    minDeletionDays: config.minDeletionDays,
+    env,
+  })
+  await kms.configure(config.tenants)
+  let port: number | undefined
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
@@ -84,7 +96,13 @@ export async function startup(argv: readonly string[], env: Record<string, strin
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
+    allowedHosts: () =>
+      config.allowedHosts ?? (port === undefined ? undefined : defaultAllowedHosts(config.host, port)),
   })
+  /** The server calls this once it listens: the default allowed Host values name the port. */
+  const listening = (p: number) => {
+    port = p
+  }
   const where = `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
-  return { app, config, where }
+  return { app, config, where, listening }
 }
