@@ -240,6 +240,6 @@ export function defaultAllowedHosts(host: string, port: number): readonly string
     `127.0.0.1:${port}`,
     `localhost:${port}`,
     `[::1]:${port}`,
-    ...(host.startsWith('127.') ? [`${host}:${port}`] : []),
+    ...(host.startsWith('127.') && host !== '127.0.0.1' ? [`${host}:${port}`] : []),
   ]
 }
