@@ -40,6 +40,14 @@ import {
   providerOfEdek,
 } from './providers/index.ts'
 
+/**
+ * Leased mode's settings (docs/kms-backends.md, "Direct and leased").
+ *
+ * @example
+ * ```ts
+ * const kms = new TenantKms({ keystore, localKms, leases: { ttlMs: 60_000, maxAgeMs: 3_600_000 } })
+ * ```
+ */
 export interface LeaseSettings {
   /** How long an unwrapped lease key is used after the KMS last gave it (default 300,000: 5 minutes). */
   readonly ttlMs: number
@@ -55,6 +63,15 @@ export interface LeaseSettings {
   readonly maxBytes: number
 }
 
+/**
+ * The defaults of {@link LeaseSettings}: a 5-minute TTL, 30 s of refresh-ahead, a new lease a day or every million
+ * DEKs, at most 10,000 leases (4 MiB) in memory.
+ *
+ * @example
+ * ```ts
+ * const ttlMinutes = DEFAULT_LEASES.ttlMs / 60_000 // 5
+ * ```
+ */
 export const DEFAULT_LEASES: LeaseSettings = {
   ttlMs: 300_000,
   refreshAheadMs: 30_000,
@@ -64,7 +81,14 @@ export const DEFAULT_LEASES: LeaseSettings = {
   maxBytes: 4 << 20,
 }
 
-/** Hooks for metrics: every KMS call (with its outcome) and what the lease cache does. */
+/**
+ * Hooks for metrics: every KMS call (with its outcome) and what the lease cache does.
+ *
+ * @example
+ * ```ts
+ * const observer: KmsObserver = { kmsCall: ({ provider, operation, outcome, ms }) => metrics.kmsCall(provider, operation, outcome, ms) }
+ * ```
+ */
 export interface KmsObserver {
   kmsCall?(call: {
     readonly provider: string
@@ -75,7 +99,14 @@ export interface KmsObserver {
   lease?(event: 'hit' | 'miss' | 'refresh' | 'expired' | 'evicted' | 'revoked'): void
 }
 
-/** A tenant of the configuration: a name (one local entry `default`) or its entries. */
+/**
+ * A tenant of the configuration: a name (one local entry `default`) or its entries.
+ *
+ * @example
+ * ```ts
+ * const tenants: ConfiguredTenant[] = ['globex', { id: 'acme', kms: [{ id: 'aws', provider: 'aws-kms', settings: { keyId: arn } }] }]
+ * ```
+ */
 export type ConfiguredTenant =
   | string
   | {
@@ -84,6 +115,15 @@ export type ConfiguredTenant =
       readonly primary?: string
     }
 
+/**
+ * Options of {@link TenantKms}: the keystore and the local KMS, what the admin API may name, leased mode's
+ * settings, bounds and hooks.
+ *
+ * @example
+ * ```ts
+ * const options: TenantKmsOptions = { keystore, localKms, policy: { pkcs11Modules: [softhsm], awsKmsEndpoints: [] } }
+ * ```
+ */
 export interface TenantKmsOptions {
   readonly keystore: Keystore
   readonly localKms: LocalKms
@@ -120,6 +160,9 @@ const notFound = (tenant: string, key: string) =>
   new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${key}"`)
 
 /**
+ * Each tenant's KMS, as the proxy's routes use it ({@link KmsBackend}): its keys (KMS entries) in the local KMS,
+ * an HSM or AWS KMS, direct and leased modes, and their administration.
+ *
  * @example
  * ```ts
  * const keystore = FileKeystore.open({ file: '.envelope-data/keys.json' })

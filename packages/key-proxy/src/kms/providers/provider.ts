@@ -9,10 +9,24 @@ import type { JsonValue } from '../../keystore/records.ts'
 import type { CmkClient, CmkLifecycle } from '../cmk.ts'
 import type { LocalKms } from '../local-kms.ts'
 
-/** Settings as stored in the keystore: JSON, never a secret (a PIN file's path, an environment variable's name). */
+/**
+ * Settings as stored in the keystore: JSON, never a secret (a PIN file's path, an environment variable's name).
+ *
+ * @example
+ * ```ts
+ * const settings: KmsSettings = { module: '/usr/lib/softhsm/libsofthsm2.so', tokenLabel: 'acme', pinFile: '/run/secrets/pin' }
+ * ```
+ */
 export type KmsSettings = { readonly [k: string]: JsonValue }
 
-/** What the proxy allows an entry registered through the admin API to name (the configuration file is trusted). */
+/**
+ * What the proxy allows an entry registered through the admin API to name (the configuration file is trusted).
+ *
+ * @example
+ * ```ts
+ * const policy: KmsPolicy = { pkcs11Modules: ['/usr/lib/softhsm/libsofthsm2.so'], awsKmsEndpoints: [] }
+ * ```
+ */
 export interface KmsPolicy {
   /** PKCS#11 libraries an entry may load (a library is native code run in the proxy). */
   readonly pkcs11Modules: readonly string[]
@@ -20,7 +34,14 @@ export interface KmsPolicy {
   readonly awsKmsEndpoints: readonly string[]
 }
 
-/** What a provider needs to open an entry. */
+/**
+ * What a provider needs to open an entry.
+ *
+ * @example
+ * ```ts
+ * const opened = await provider.open(settings, { tenant: 'acme', entry: 'hsm', localKms, env: process.env })
+ * ```
+ */
 export interface ProviderContext {
   readonly tenant: string
   readonly entry: string
@@ -30,7 +51,14 @@ export interface ProviderContext {
   readonly env: Readonly<Record<string, string | undefined>>
 }
 
-/** An entry's CMK, opened. */
+/**
+ * An entry's CMK, opened.
+ *
+ * @example
+ * ```ts
+ * const { client, keyRef, lifecycle } = await provider.open(settings, context)
+ * ```
+ */
 export interface OpenedCmk {
   readonly client: CmkClient
   /** Names the CMK in EDEK headers and describe: an AWS key ARN, a PKCS#11 URI, `local:<tenant>/<key>`. */
@@ -39,6 +67,18 @@ export interface OpenedCmk {
   readonly lifecycle?: CmkLifecycle
 }
 
+/**
+ * One kind of KMS: checks an entry's settings and opens its CMK client (a file per provider in this folder).
+ *
+ * @example
+ * ```ts
+ * const gcpProvider: KmsProvider = {
+ *   name: 'gcp-kms', providerId: 'envelope-gcp-kms', managedBy: 'customer', defaultMode: 'leased',
+ *   checkSettings: (s) => checkGcpSettings(s),
+ *   open: async (s) => ({ client: new GcpKmsCmk(s), keyRef: String(s.keyName) }),
+ * }
+ * ```
+ */
 export interface KmsProvider {
   /** The name entries use (`pkcs11`). */
   readonly name: string
