@@ -64,12 +64,14 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
   mkdirSync(root, { recursive: true, mode: 0o700 })
   dropAbandonedUploads(root)
 
-  async function tenantOf(req) {
+  /** The caller's tenant and subject, from a valid JWT; undefined otherwise. */
+  async function callerOf(req) {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1]
     if (!token) return undefined
     try {
       const { payload } = await jwtVerify(token, verifyKey, { issuer, audience, algorithms: ['ES256'] })
-      return typeof payload.tenant === 'string' && TENANT.test(payload.tenant) ? payload.tenant : undefined
+      if (typeof payload.tenant !== 'string' || !TENANT.test(payload.tenant)) return undefined
+      return { tenant: payload.tenant, sub: typeof payload.sub === 'string' ? payload.sub.slice(0, 256) : undefined }
     } catch {
       return undefined
     }
@@ -86,7 +88,7 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     const objects = readdirSync(dir)
       .filter((f) => OBJECT.test(f))
       .map((name) => ({ name, bytes: statSync(`${dir}/${name}`).size }))
-    return { id, created: meta.created, objects }
+    return { id, created: meta.created, by: meta.by, objects }
   }
 
   // Which stretches of an object have arrived, as sorted, merged [start, end) pairs in a file beside it (an
@@ -174,8 +176,9 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     res.setHeader('access-control-allow-headers', 'authorization, content-type')
     res.setHeader('access-control-allow-methods', 'GET, POST, PUT, DELETE')
     if (req.method === 'OPTIONS') return res.writeHead(204).end()
-    const tenant = await tenantOf(req)
-    if (!tenant) return refuse(res, 401, 'ERR_UNAUTHENTICATED', 'sign in first')
+    const caller = await callerOf(req)
+    if (!caller) return refuse(res, 401, 'ERR_UNAUTHENTICATED', 'sign in first')
+    const { tenant } = caller
     const mine = `${root}/${tenant}`
     const pending = `${mine}/.pending`
     mkdirSync(pending, { recursive: true })
@@ -186,7 +189,9 @@ export function startStorage({ host, port, dataDir, origin, verifyKey, issuer, a
     if (route === 'POST submissions') {
       const made = `${Date.now().toString(36)}-${crypto.randomUUID().slice(0, 8)}`
       mkdirSync(`${pending}/${made}`)
-      writeFileSync(`${pending}/${made}/meta.json`, JSON.stringify({ created: new Date().toISOString() }))
+      // In clear, as storage sees them anyway: when, and who (the caller's verified sign-in).
+      const meta = { created: new Date().toISOString(), by: caller.sub }
+      writeFileSync(`${pending}/${made}/meta.json`, JSON.stringify(meta))
       return send(res, 201, { id: made })
     }
     if (route === 'GET submissions') {

@@ -56,7 +56,8 @@ test('Firefox: a 24 MiB submission sealed in a worker, stored as ciphertext, ope
   await page.click('#submit button[type=submit]')
   await waitText(page, '#submit-status', /^Stored submission |\(ERR_/)
   const status = await textOf(page, '#submit-status')
-  const id = /^Stored submission (\S+):/.exec(status)?.[1]
+  const href = await page.$eval('#submit-status a', (a) => a.getAttribute('href')).catch(() => '')
+  const id = /^#\/submissions\/acme\/(\S+)$/.exec(href ?? '')?.[1] // the page links to what it stored
   expect(id, status).toBeTruthy()
   expect(await page.evaluate(() => document.body.dataset.sealedIn)).toBe('DedicatedWorkerGlobalScope')
 
@@ -78,7 +79,7 @@ test('Firefox: a 24 MiB submission sealed in a worker, stored as ciphertext, ope
     await page.click('#submission-files button')
     await waitText(page, '#save-status', /^Saved |\(ERR_/)
     expect(await textOf(page, '#save-status')).toBe(
-      `Saved firefox-upload.bin: ${24 * 2 ** 20} bytes, every frame verified.`,
+      `Saved firefox-upload.bin: 24 MiB (${24 * 2 ** 20} bytes), every frame verified.`,
     )
     expect(await page.evaluate(() => document.body.dataset.openedIn)).toBe('DedicatedWorkerGlobalScope')
   }

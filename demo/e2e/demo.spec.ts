@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { type Browser, expect, type Page, test } from '@playwright/test'
+import { type Browser, expect, type Locator, type Page, test } from '@playwright/test'
 
 const url = 'http://127.0.0.1:4173/' // playwright.config.ts runs `scripts/start.mjs --preview` there
 const data = '.ci-out/demo-data'
@@ -81,16 +81,41 @@ async function signIn(page: Page, tenant: string, role: 'member' | 'admin' = 'me
   await expect(page.getByRole('heading', { name: 'New submission' })).toBeVisible()
 }
 
-/** Submits the form; resolves with the new submission's id once stored. */
-async function submit(page: Page, message: string, files: Parameters<Page['setInputFiles']>[1] = []) {
-  await page.goto(`${url}#/new`)
+/** Fills the form (a successful submit clears it). */
+async function fillForm(page: Page, message: string, { title = message, name = 'Ada Lovelace' } = {}) {
+  await page.locator('#submit [name=title]').fill(title)
+  await page.locator('#submit [name=name]').fill(name)
   await page.locator('#submit [name=message]').fill(message)
+}
+
+/** Submits the form; resolves with the new submission's id, from the link the page gives to it once stored. */
+async function submit(
+  page: Page,
+  message: string,
+  files: Parameters<Page['setInputFiles']>[1] = [],
+  fields: { title?: string; name?: string } = {},
+) {
+  await page.goto(`${url}#/new`)
+  await fillForm(page, message, fields)
   await page.getByLabel('Attachments').setInputFiles(files)
   await page.getByRole('button', { name: 'Encrypt and upload' }).click()
   const status = page.locator('#submit-status')
-  await expect(status).toHaveText(/^Stored submission (\S+):/, { timeout: 120_000 })
-  return /^Stored submission (\S+):/.exec((await status.textContent()) ?? '')![1]!
+  await expect(status).toHaveText(/^Stored submission /, { timeout: 120_000 })
+  const href = (await status.getByRole('link').getAttribute('href')) ?? ''
+  return /^#\/submissions\/[a-z0-9-]+\/(\S+)$/.exec(href)![1]!
 }
+
+/** The link to a submission in the list, whatever its title. */
+const listed = (page: Page, tenant: string, id: string) =>
+  page.locator(`#submission-list a[href="#/submissions/${tenant}/${id}"]`)
+/** How far the page is wider than its viewport (0: nothing overflows). */
+/** Whether `upper` ends above where `lower` starts, on the page. */
+async function above(upper: Locator, lower: Locator) {
+  const [a, b] = [await upper.boundingBox(), await lower.boundingBox()]
+  return !!a && !!b && a.y + a.height <= b.y
+}
+const overflow = (page: Page) =>
+  page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
 
 const openSubmission = (page: Page, tenant: string, id: string) => page.goto(`${url}#/submissions/${tenant}/${id}`)
 
@@ -118,7 +143,6 @@ test('a 200 MiB submission: encrypted and opened in workers, the page in constan
   closeSync(fd)
 
   await signIn(page, 'acme')
-  await page.locator('#submit [name=name]').fill('Grace marker-field-4d2b')
   // The page's JS heap, sampled over the protocol while the file is encrypted, uploaded and later saved:
   // V8's used heap plus ArrayBuffer backing stores (where file bytes would sit if held in the page).
   const cdp = await page.context().newCDPSession(page)
@@ -137,7 +161,10 @@ test('a 200 MiB submission: encrypted and opened in workers, the page in constan
       await new Promise((r) => setTimeout(r, 50))
     }
   })()
-  const id = await submit(page, 'please find attached marker-field-4d2b', [big])
+  const id = await submit(page, 'please find attached marker-field-4d2b', [big], {
+    title: 'Scanned contract',
+    name: 'Grace marker-field-4d2b',
+  })
   await expect(page.locator('body')).toHaveAttribute('data-sealed-in', 'DedicatedWorkerGlobalScope')
   await page.screenshot({ path: `${shots}/submit.png`, fullPage: true })
 
@@ -164,7 +191,7 @@ test('a 200 MiB submission: encrypted and opened in workers, the page in constan
   const download = page.waitForEvent('download')
   await page.getByRole('button', { name: 'Save big-upload.bin' }).click()
   await expect(page.locator('#save-status')).toHaveText(
-    `Saved big-upload.bin: ${200 * MiB} bytes, every frame verified.`,
+    `Saved big-upload.bin: 200 MiB (${200 * MiB} bytes), every frame verified.`,
     { timeout: 120_000 },
   )
   await expect(page.locator('body')).toHaveAttribute('data-opened-in', 'DedicatedWorkerGlobalScope')
@@ -181,8 +208,8 @@ test('a 200 MiB submission: encrypted and opened in workers, the page in constan
   })
 
   await page.goto(`${url}#/submissions`)
-  await expect(page.getByRole('link', { name: `Open ${id}` })).toBeVisible()
-  await page.screenshot({ path: `${shots}/submissions.png`, fullPage: true })
+  await expect(listed(page, 'acme', id)).toHaveText('Scanned contract')
+  await expect(page.locator(`#submission-list li[data-id="${id}"]`)).toContainText('1 file, 200 MiB')
 })
 
 test('a user of another tenant cannot open the submission, and is told why', async ({ page }) => {
@@ -192,7 +219,8 @@ test('a user of another tenant cannot open the submission, and is told why', asy
   ])
   await signIn(page, 'globex')
   await page.goto(`${url}#/submissions`)
-  await expect(page.getByRole('link', { name: `Open ${id}` })).toHaveCount(0) // not even listed
+  await expect(page.locator('#submission-list')).not.toBeEmpty()
+  await expect(page.locator(`#submission-list li[data-id="${id}"]`)).toHaveCount(0) // not even listed
   await openSubmission(page, 'acme', id) // a shared link: the ciphertext downloads, its key does not unwrap
   await expect(page.locator('#open-status')).toHaveText(
     /^This submission belongs to tenant acme\. Its data key is wrapped by acme’s master key, and the key proxy refuses to unwrap it for a user of globex\. Nothing of this submission is shown\. \(ERR_TENANT_FORBIDDEN\)$/,
@@ -239,7 +267,7 @@ test('a tampered stored file is refused with its message; nothing of it is relea
   await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
   const download = page.waitForEvent('download')
   await page.getByRole('button', { name: 'Save k.bin' }).click()
-  await expect(page.locator('#save-status')).toHaveText('Saved k.bin: 300000 bytes, every frame verified.')
+  await expect(page.locator('#save-status')).toHaveText('Saved k.bin: 293 KiB (300000 bytes), every frame verified.')
   expect(statSync(await (await download).path()).size).toBe(300_000)
 })
 
@@ -254,7 +282,7 @@ test('the key proxy down before and during an upload: a clear message, the form 
   stopProxy()
   try {
     await page.goto(`${url}#/new`)
-    await page.locator('#submit [name=message]').fill('sent while the proxy is down')
+    await fillForm(page, 'sent while the proxy is down', { title: 'Change of address' })
     await page.getByRole('button', { name: 'Encrypt and upload' }).click()
     await expect(page.locator('#submit-status')).toHaveText(
       'The key proxy did not answer in time. Nothing was stored; your form is kept, so you can try again. (ERR_PROXY_TIMEOUT)',
@@ -314,7 +342,7 @@ test('the key proxy killed: the app says it cannot be reached, npm start starts 
     process.kill(proxy, 'SIGKILL')
     await expect.poll(proxyReady).toBe(0)
     await page.goto(`${url}#/new`)
-    await page.locator('#submit [name=message]').fill('sent while the proxy is dead')
+    await fillForm(page, 'sent while the proxy is dead')
     await page.getByRole('button', { name: 'Encrypt and upload' }).click()
     await expect(page.locator('#submit-status')).toHaveText(
       'The key proxy cannot be reached, so no data key could be made. Nothing was stored; your form is kept, so you can try again. (ERR_PROXY_UNAVAILABLE)',
@@ -328,9 +356,8 @@ test('the key proxy killed: the app says it cannot be reached, npm start starts 
   await expect.poll(proxyReady, { timeout: 20_000 }).toBe(200)
   await expect(page.locator('#submit [name=message]')).toHaveValue('sent while the proxy is dead')
   await page.getByRole('button', { name: 'Encrypt and upload' }).click()
-  await expect(page.locator('#submit-status')).toHaveText(/^Stored submission (\S+):/)
-  const id = /^Stored submission (\S+):/.exec((await page.locator('#submit-status').textContent()) ?? '')![1]!
-  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#submit-status')).toHaveText(/^Stored submission /)
+  await page.locator('#submit-status').getByRole('link').click() // the page links to what it stored
   await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
   await expect(page.locator('#submission-fields')).toContainText('sent while the proxy is dead')
 })
@@ -374,11 +401,251 @@ test('an upload part lost on the way is sent again, and the stored file opens wh
     await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
     const download = page.waitForEvent('download')
     await page.getByRole('button', { name: 'Save resent.bin' }).click()
-    await expect(page.locator('#save-status')).toHaveText(`Saved resent.bin: ${20 * MiB} bytes, every frame verified.`)
+    await expect(page.locator('#save-status')).toHaveText(
+      `Saved resent.bin: 20 MiB (${20 * MiB} bytes), every frame verified.`,
+    )
     expect(sha256(await (await download).path())).toBe(sha256(file))
   } finally {
     await context.unroute(laterPart)
   }
+})
+
+test('a new submission: a link to it and the form cleared; sizes in B, KiB, MiB; listed with its title (encrypted), date, size and sender', async ({
+  page,
+}) => {
+  await signIn(page, 'acme')
+  await page.goto(`${url}#/new`)
+  await fillForm(page, 'Figures attached, see you Monday.', { title: 'Quarterly report 7f3a' })
+  await page
+    .getByLabel('Attachments')
+    .setInputFiles([{ name: 'tiny.txt', mimeType: 'text/plain', buffer: Buffer.from('twenty-four bytes, this.') }])
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+  const status = page.locator('#submit-status')
+  await expect(status).toHaveText(
+    'Stored submission “Quarterly report 7f3a”: its fields and 1 file (24 B), encrypted in this browser under data keys of acme; storage received ciphertext only. The form is cleared for the next one.',
+  )
+  await expect(page.getByRole('progressbar', { name: 'Encryption and upload progress' })).toBeVisible()
+  for (const field of ['title', 'name', 'email', 'message']) {
+    await expect(page.locator(`#submit [name=${field}]`)).toHaveValue('')
+  }
+  expect(await page.getByLabel('Attachments').evaluate((input: HTMLInputElement) => input.files?.length)).toBe(0)
+
+  await status.getByRole('link', { name: 'Quarterly report 7f3a' }).click()
+  const id = /#\/submissions\/acme\/(\S+)$/.exec(page.url())![1]!
+  await expect(page.getByRole('heading', { name: 'Quarterly report 7f3a' })).toBeVisible()
+  await expect(page.locator('#submission-files li')).toHaveText('Save tiny.txt 24 B')
+
+  // Storage never sees the title: it is one of the encrypted fields.
+  for (const file of storedFiles(`${storage}/acme/${id}`)) {
+    expect(readFileSync(file).includes('Quarterly report 7f3a'), file).toBe(false)
+  }
+  const meta = JSON.parse(readFileSync(`${storage}/acme/${id}/meta.json`, 'utf8')) as { created: string; by: string }
+  expect(meta.by).toBe('demo-user@acme')
+
+  await page.goto(`${url}#/submissions`)
+  const row = page.locator(`#submission-list li[data-id="${id}"]`)
+  await expect(listed(page, 'acme', id)).toHaveText('Quarterly report 7f3a') // decrypted in this page
+  await expect(row.locator('time')).toHaveAttribute('datetime', meta.created)
+  await expect(row).toContainText('demo-user@acme')
+  await expect(row).toContainText('1 file, 24 B')
+  // The list says plainly what storage sees in clear, and what is decrypted here.
+  await expect(page.locator('#submissions-note')).toHaveText(
+    'Titles and sizes are decrypted in this browser. Storage holds ciphertext only, and sees in clear just when each submission was stored, who uploaded it (it checks the sign-in) and how many bytes it holds.',
+  )
+  await expect(page.locator('#submission-list .busy')).toHaveCount(0)
+  await page.screenshot({ path: `${shots}/submissions.png`, fullPage: true })
+})
+
+test('the submissions list decrypts its titles through the DEK cache and batched unwraps, a few at a time', async ({
+  page,
+}) => {
+  await signIn(page, 'acme')
+  const ids: string[] = []
+  for (let i = 0; i < 8; i++) ids.push(await submit(page, `listed ${i}`, [], { title: `Listed title ${i}` }))
+  await page.getByRole('button', { name: 'Sign out' }).click() // drops the cached data keys
+  await page.locator('#sign-in select[name=tenant]').selectOption('acme')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+
+  let inFlight = 0
+  let most = 0
+  let unwrapCalls = 0
+  await page.route(/\/objects\/fields$/, async (route) => {
+    most = Math.max(most, ++inFlight)
+    const response = await route.fetch()
+    inFlight--
+    await route.fulfill({ response })
+  })
+  page.on('request', (r) => {
+    if (/\/v1\/keys\/(batch-)?unwrap$/.test(r.url())) unwrapCalls++
+  })
+  await page.goto(`${url}#/submissions`)
+  for (const [i, id] of ids.entries()) await expect(listed(page, 'acme', id)).toHaveText(`Listed title ${i}`)
+  const listedCount = await page.locator('#submission-list li').count()
+  expect(most).toBeGreaterThan(1) // in parallel
+  expect(most).toBeLessThanOrEqual(6) // and bounded
+  expect(unwrapCalls).toBeGreaterThan(0)
+  expect(unwrapCalls).toBeLessThanOrEqual(Math.ceil(listedCount / 25)) // one batch per page of 25 (src/list.ts)
+
+  const before = unwrapCalls
+  await page.reload()
+  for (const [i, id] of ids.entries()) await expect(listed(page, 'acme', id)).toHaveText(`Listed title ${i}`)
+  expect(unwrapCalls).toBe(before) // after a reload, every data key from the IndexedDB cache
+  await page.unroute(/\/objects\/fields$/)
+})
+
+test('a stored fields object larger than the page accepts is refused while it downloads, with its message', async ({
+  page,
+}) => {
+  await signIn(page, 'acme')
+  const id = await submit(page, 'small fields')
+  let served = 0
+  // Storage is not trusted with the size: here it serves 4 MiB for the fields object (limit 1 MiB).
+  await page.route(new RegExp(`/submissions/${id}/objects/fields$`), async (route) => {
+    served++
+    await route.fulfill({ status: 200, contentType: 'application/octet-stream', body: Buffer.alloc(4 * MiB, 7) })
+  })
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(
+    /^The stored data is larger than this page accepts for it: storage holds something other than what was submitted\. Nothing of this submission is shown\. \(ERR_LIMIT_EXCEEDED\)$/,
+  )
+  await expect(page.locator('#submission-fields')).toBeEmpty()
+  expect(served).toBeGreaterThan(0)
+  await page.unroute(new RegExp(`/submissions/${id}/objects/fields$`))
+})
+
+test('a field keeps its newlines, and no ordinary word is split across lines', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 })
+  await signIn(page, 'acme')
+  const message =
+    'Dear team,\nthe quarterly statements arrived yesterday afternoon, together with the reconciliation spreadsheets and the auditors’ preliminary correspondence; please acknowledge receipt.\n\nKind regards'
+  const id = await submit(page, message, [], { title: 'Statements received' })
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  const dd = page.locator('#submission-fields dd').filter({ hasText: 'Dear team' })
+  // biome-ignore lint/performance/useDomNodeTextContent: the text as rendered is the point (a collapsed newline reads as a space)
+  expect(await dd.innerText()).toBe(message)
+  const split = await page.locator('#submission-fields dd').evaluateAll((dds) =>
+    dds.flatMap((dd) => {
+      const text = dd.firstChild
+      if (!(text instanceof Text)) return []
+      return [...text.data.matchAll(/\S+/g)].flatMap((m) => {
+        const range = document.createRange()
+        range.setStart(text, m.index)
+        range.setEnd(text, m.index + m[0].length)
+        return range.getClientRects().length > 1 ? [m[0]] : []
+      })
+    }),
+  )
+  expect(split).toEqual([])
+})
+
+test('at 390 px wide nothing overflows, in any view', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.goto(url)
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible()
+  expect(await overflow(page)).toBe(0)
+  await signIn(page, 'acme', 'admin')
+  expect(await overflow(page)).toBe(0)
+  const id = await submit(page, 'narrow screens, a long unbroken value: 0123456789abcdef0123456789abcdef0123456789', [
+    { name: 'a-rather-long-file-name-without-any-spaces-in-it.txt', mimeType: 'text/plain', buffer: Buffer.from('x') },
+  ])
+  expect(await overflow(page)).toBe(0)
+  await page.goto(`${url}#/submissions`)
+  await expect(listed(page, 'acme', id)).toBeVisible()
+  expect(await overflow(page)).toBe(0)
+  await openSubmission(page, 'acme', id)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
+  expect(await overflow(page)).toBe(0)
+  await page.goto(`${url}#/admin`)
+  await expect(page.locator('#key-state')).toContainText('stateenabled')
+  expect(await overflow(page)).toBe(0)
+  await page.screenshot({ path: `${shots}/narrow-admin.png`, fullPage: true })
+})
+
+test('a favicon, and no request fails on any load of any view', async ({ page, context }) => {
+  // Playwright hides favicon requests from its own events, so the browser's network log is read directly.
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  const urls = new Map<string, string>()
+  const inFlight = new Set<string>()
+  const failures: string[] = []
+  const icons: string[] = []
+  cdp.on('Network.requestWillBeSent', (e) => {
+    urls.set(e.requestId, e.request.url)
+    // A worker's own script (no loader) is never reported finished, only failed: not waited for.
+    const workerScript = e.type === 'Script' && !e.loaderId
+    if (e.request.url.startsWith('http') && !workerScript) inFlight.add(e.requestId)
+  })
+  cdp.on('Network.responseReceived', (e) => {
+    if (/\/favicon\.\w+$/.test(e.response.url)) icons.push(`${e.response.status} ${e.response.url}`)
+    if (e.response.status >= 400) failures.push(`${e.response.status} ${e.response.url}`)
+  })
+  cdp.on('Network.loadingFinished', (e) => inFlight.delete(e.requestId))
+  cdp.on('Network.loadingFailed', (e) => {
+    inFlight.delete(e.requestId)
+    failures.push(`${e.errorText} ${urls.get(e.requestId)}`)
+  })
+  page.on('requestfailed', (r) => failures.push(`${r.failure()?.errorText} ${r.url()}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') failures.push(`console: ${m.text()}`)
+  })
+  /** Loads `hash` afresh once nothing is loading (a navigation cancels what is, and that would count as failed). */
+  const load = async (hash: string) => {
+    await expect.poll(() => [...inFlight].map((r) => urls.get(r))).toEqual([])
+    const before = icons.length
+    await page.goto('about:blank')
+    await page.goto(`${url}${hash}`)
+    await expect(page.locator('body')).toHaveAttribute('data-ready', 'true')
+    await expect.poll(() => icons.length).toBeGreaterThan(before) // every load asks for the icon
+  }
+
+  await load('')
+  await page.locator('#sign-in select[name=role]').selectOption('admin')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  const id = await submit(page, 'every view loaded', [
+    { name: 'v.txt', mimeType: 'text/plain', buffer: Buffer.from('views') },
+  ])
+  const views: [string, () => Promise<void>][] = [
+    ['#/new', () => expect(page.getByRole('heading', { name: 'New submission' })).toBeVisible()],
+    ['#/submissions', () => expect(page.locator('#submission-list .busy')).toHaveCount(0)], // every title decrypted
+    [`#/submissions/acme/${id}`, () => expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)],
+    ['#/admin', () => expect(page.locator('#key-state')).toContainText('stateenabled')],
+  ]
+  for (const [hash, loaded] of views) {
+    await load(hash)
+    await loaded()
+  }
+  const download = page.waitForEvent('download')
+  await page.goto(`${url}#/submissions/acme/${id}`)
+  await page.getByRole('button', { name: 'Save v.txt' }).click()
+  await download
+  await expect.poll(() => [...inFlight].map((r) => urls.get(r))).toEqual([])
+  expect(icons.every((line) => line.startsWith('200 '))).toBe(true)
+  expect(failures).toEqual([])
+})
+
+test('the sign-in page has a short guided tour: what to try, and what each role shows', async ({ page }) => {
+  await page.goto(url)
+  const tour = page.getByRole('region', { name: 'Guided tour' })
+  await expect(tour).toBeVisible()
+  expect(await tour.locator('ol > li').count()).toBeGreaterThanOrEqual(3) // what to try, step by step
+  // Every role one can sign in as has its entry, made from the same data as the role list.
+  const roles = await page
+    .locator('#sign-in select[name=role] option')
+    .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))
+  expect(roles).toEqual(['member', 'admin'])
+  for (const role of roles) {
+    const entry = tour.locator(`[data-role="${role}"]`)
+    await expect(entry.getByRole('heading')).not.toBeEmpty()
+    await expect(entry.locator('p').first()).not.toBeEmpty()
+    await expect(entry.getByRole('button', { name: /^Try as / })).toBeVisible()
+  }
+  await expect(tour.locator('[data-role="admin"]')).toContainText('Tenant key')
+  await page.screenshot({ path: `${shots}/sign-in.png`, fullPage: true })
+  await page.locator('#sign-in select[name=tenant]').selectOption('globex')
+  await tour.getByRole('button', { name: 'Try as key administrator' }).click()
+  await expect(page.locator('#who')).toHaveText('demo-admin@globex · key administrator')
+  await expect(page.getByRole('link', { name: 'Tenant key' })).toBeVisible()
 })
 
 test('the tenant’s key administrator rotates, disables and re-enables the key; the app says what each means', async ({
@@ -396,6 +663,9 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
     /^Rotated: new submissions use version (\d+); submissions under older versions still open\.$/,
   )
   const version = /version (\d+)/.exec((await page.locator('#admin-status').textContent()) ?? '')![1]!
+  // The message shows where the action was: right below the buttons, above the shred box.
+  expect(await above(page.locator('#key-actions'), page.locator('#admin-status'))).toBe(true)
+  expect(await above(page.locator('#admin-status'), page.locator('#shred'))).toBe(true)
   await page.screenshot({ path: `${shots}/admin.png`, fullPage: true })
   const fresh = await submit(page, 'after the rotation')
   await openSubmission(page, 'acme', fresh)
@@ -414,6 +684,7 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
     /^Disabled: new submissions, and opening acme’s submissions in any browser without a cached data key, are refused now\./,
   )
   await expect(page.locator('#key-state')).toContainText('statedisabled')
+  await expect(page.locator('#view-admin button:visible')).toHaveText(['Re-enable', 'Shred the tenant key']) // what applies
   await page.screenshot({ path: `${shots}/admin-disabled.png`, fullPage: true })
   // This browser dropped its cached keys; a device that never cached this submission's key is refused too.
   await openSubmission(page, 'acme', fresh)
@@ -423,7 +694,7 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
   await openSubmission(device.page, 'acme', fresh)
   await expect(device.page.locator('#open-status')).toHaveText(/\(ERR_KEY_DISABLED\)$/)
   await page.goto(`${url}#/new`)
-  await page.locator('#submit [name=message]').fill('while disabled')
+  await fillForm(page, 'while disabled')
   await page.getByRole('button', { name: 'Encrypt and upload' }).click()
   await expect(page.locator('#submit-status')).toHaveText(
     / Nothing was stored; your form is kept, so you can try again\. \(ERR_KEY_DISABLED\)$/,
@@ -453,9 +724,17 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   const before = [...storedFiles(`${storage}/globex`)].length
 
   await page.goto(`${url}#/admin`)
+  for (const next of [2, 3]) {
+    await page.getByRole('button', { name: 'Rotate' }).click()
+    await expect(page.locator('#key-state')).toContainText(`primary version${next}`)
+  }
+  await expect(page.locator('#key-state')).toContainText('versions1, 2, 3')
   await page.getByLabel('Type the tenant’s name to confirm').fill('globe')
   await page.getByRole('button', { name: 'Shred the tenant key' }).click()
-  await expect(page.locator('#admin-status')).toHaveText('Type the tenant’s name exactly to confirm shredding.')
+  // Said in the shred box, where the action was.
+  const shredStatus = page.locator('#shred #shred-status')
+  await expect(shredStatus).toHaveText('Type the tenant’s name exactly to confirm shredding.')
+  expect(await above(page.getByRole('button', { name: 'Shred the tenant key' }), shredStatus)).toBe(true)
   await expect(page.locator('#key-state')).toContainText('stateenabled')
   await page.getByLabel('Type the tenant’s name to confirm').fill('globex')
   await page.getByRole('button', { name: 'Shred the tenant key' }).click()
@@ -464,6 +743,29 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   )
   await expect(page.locator('#key-state')).toContainText('statedestroyed')
   await page.screenshot({ path: `${shots}/admin-shredded.png`, fullPage: true })
+  // No dead buttons, no versions that no longer exist; the same after a reload.
+  for (const load of [() => Promise.resolve(), () => page.reload()]) {
+    await load()
+    await expect(page.locator('#key-state')).toContainText('statedestroyed')
+    await expect(page.locator('#view-admin button:visible')).toHaveCount(0)
+    await expect(page.locator('#key-state')).not.toContainText('primary version')
+    await expect(page.locator('#key-state')).toContainText('versionsnone left (3 erased)')
+  }
+
+  // The list opens nothing that can never open: it says the data is shredded.
+  await page.goto(`${url}#/submissions`)
+  const row = page.locator(`#submission-list li[data-id="${id}"]`)
+  await expect(row).toContainText('Shredded: can never be opened, by anyone')
+  await expect(page.locator('#submission-list a')).toHaveCount(0)
+  await page.screenshot({ path: `${shots}/shredded-list.png`, fullPage: true })
+
+  // Submitting says plainly that trying again cannot help.
+  await page.goto(`${url}#/new`)
+  await fillForm(page, 'after the shred')
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click()
+  await expect(page.locator('#submit-status')).toHaveText(
+    'globex’s key was shredded: this tenant cannot encrypt anything any more. Nothing was stored and your form is kept, but sending it again cannot work: a shredded key is gone for good. (ERR_KEY_DESTROYED)',
+  )
 
   await openSubmission(page, 'globex', id)
   await expect(page.locator('#open-status')).toHaveText(

@@ -38,8 +38,15 @@ export function explain(err: unknown, { doing, tenant, owner = tenant }: Situati
     ERR_TENANT_FORBIDDEN: `This submission belongs to tenant ${owner}. Its data key is wrapped by ${owner}’s master key, and the key proxy refuses to unwrap it for a user of ${tenant}. ${after}`,
     ERR_ADMIN_REQUIRED: `Only a key administrator of ${tenant} can do this.`,
     ERR_KEY_DISABLED: `${owner}’s key is disabled by its key administrator: submissions cannot be made or opened until it is re-enabled. ${after}`,
-    ERR_KEY_PENDING_DELETION: `${owner}’s key is scheduled for deletion. ${after}`,
-    ERR_KEY_DESTROYED: `${owner}’s key was shredded: ${doing === 'submit' ? 'this tenant cannot encrypt anything any more' : 'this submission can never be opened again, by anyone'}. ${doing === 'submit' ? after : ''}`,
+    ERR_KEY_PENDING_DELETION:
+      doing === 'submit'
+        ? `${owner}’s key is scheduled for deletion: nothing can be encrypted under it unless its key administrator cancels the deletion. Nothing was stored and your form is kept.`
+        : `${owner}’s key is scheduled for deletion: its submissions cannot be opened unless its key administrator cancels the deletion. ${after}`,
+    ERR_LIMIT_EXCEEDED: `The stored data is larger than this page accepts for it: storage holds something other than what was submitted. ${after}`,
+    ERR_KEY_DESTROYED:
+      doing === 'submit'
+        ? `${owner}’s key was shredded: this tenant cannot encrypt anything any more. Nothing was stored and your form is kept, but sending it again cannot work: a shredded key is gone for good.`
+        : `${owner}’s key was shredded: this submission can never be opened again, by anyone.`,
     ERR_KEY_STATE: `The key’s state does not allow that: ${err instanceof Error ? err.message : ''}.`,
     ERR_NOT_FOUND: `There is no such submission. ${after}`,
   }

@@ -4,17 +4,29 @@
 // tenant's key. Views are plain sections switched by the URL hash.
 import { describeKey, disableKey, enableKey, type KeyInfo, rotateKey, shredKey } from './admin.ts'
 import { explain } from './explain.ts'
+import { count, formatBytes, timeElement } from './format.ts'
+import { MAX_LISTED, openTitles } from './list.ts'
 import { openFields, openFile } from './open.ts'
 import { currentSession, DEK_CACHE_TTL_MS, dekCache, type Role, type Session, signIn, signOut } from './session.ts'
-import { storageFor, submit } from './submit.ts'
+import type { Submission } from './storage-api.ts'
+import { type Manifest, storageFor, submit } from './submit.ts'
+import { ROLES, renderTour } from './tour.ts'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 const VIEWS = ['sign-in', 'new', 'submissions', 'submission', 'admin'] as const
-const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 2 : 1)
+const submissionHref = (owner: string, id: string) => `#/submissions/${owner}/${id}`
+/** A submission's title as its owner wrote it (older submissions have none). */
+const titleOf = (manifest: Manifest) => {
+  const title = manifest.fields?.title
+  return (typeof title === 'string' && title.trim()) || 'Untitled submission'
+}
+const filesOf = (manifest: Manifest) => (Array.isArray(manifest.files) ? manifest.files : [])
 
-function say(id: string, text: string, kind: 'ok' | 'error' | 'busy' = 'ok') {
+/** Sets a status line: plain text, or text with elements (a link) in it. */
+function say(id: string, text: string | (string | Node)[], kind: 'ok' | 'error' | 'busy' = 'ok') {
   const el = $(id)
-  el.textContent = text
+  if (typeof text === 'string') el.textContent = text
+  else el.replaceChildren(...text)
   el.className = kind
 }
 
@@ -39,10 +51,8 @@ async function route() {
   const session = currentSession()
   $('nav').hidden = !session
   if (!session) return show('sign-in')
-  $('who').textContent =
-    session.role === 'admin'
-      ? `demo-admin@${session.tenant} · key administrator`
-      : `demo-user@${session.tenant} · member`
+  const user = session.role === 'admin' ? 'demo-admin' : 'demo-user' // as the demo identity service names them
+  $('who').textContent = `${user}@${session.tenant} · ${ROLES.find((r) => r.role === session.role)?.name}`
   $('nav-admin').hidden = session.role !== 'admin'
   const [, page, owner, id] = location.hash.split('/')
   if (page === 'submissions' && owner && id) {
@@ -60,13 +70,21 @@ async function route() {
   show('new')
 }
 
-// --- sign-in ---
-$('sign-in').addEventListener('submit', (event) => {
-  event.preventDefault()
-  const form = new FormData(event.target as HTMLFormElement)
-  signIn({ tenant: String(form.get('tenant')), role: String(form.get('role')) as Role })
+// --- sign-in, and the guided tour ---
+function enter(tenant: string, role: Role) {
+  signIn({ tenant, role })
   if (location.hash === '#/new') void route()
   else location.hash = '#/new'
+}
+const signInForm = $<HTMLFormElement>('sign-in')
+const tenantSelect = signInForm.elements.namedItem('tenant') as HTMLSelectElement
+renderTour(signInForm.elements.namedItem('role') as HTMLSelectElement, $('tour'), (role) =>
+  enter(tenantSelect.value, role),
+)
+signInForm.addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = new FormData(signInForm)
+  enter(String(form.get('tenant')), String(form.get('role')) as Role)
 })
 $('sign-out').addEventListener('click', async () => {
   try {
@@ -85,6 +103,7 @@ $('submit').addEventListener('submit', async (event) => {
   const form = event.target as HTMLFormElement
   const data = new FormData(form)
   const fields = {
+    title: String(data.get('title')),
     name: String(data.get('name')),
     email: String(data.get('email')),
     message: String(data.get('message')),
@@ -105,7 +124,7 @@ $('submit').addEventListener('submit', async (event) => {
         progress.value = total ? done / total : 1
         say(
           'submit-status',
-          `Encrypting in a Web Worker and uploading ciphertext: ${Math.floor(100 * progress.value)}% (${mib(done)} of ${mib(total)} MiB)`,
+          `Encrypting in a Web Worker and uploading ciphertext: ${Math.floor(100 * progress.value)}% (${formatBytes(done)} of ${formatBytes(total)})`,
           'busy',
         )
       },
@@ -114,11 +133,19 @@ $('submit').addEventListener('submit', async (event) => {
       },
     )
     progress.value = 1
-    say(
-      'submit-status',
-      `Stored submission ${id}: the fields and ${files.length} file(s), ${mib(files.reduce((n, f) => n + f.size, 0))} MiB, encrypted in this browser under data keys of ${session.tenant}; storage received ciphertext only.`,
-    )
-    ;(form.elements.namedItem('files') as HTMLInputElement).value = ''
+    const link = document.createElement('a')
+    link.href = submissionHref(session.tenant, id)
+    link.textContent = fields.title
+    const size = formatBytes(files.reduce((n, f) => n + f.size, 0))
+    say('submit-status', [
+      'Stored submission “',
+      link,
+      `”: its fields and ${count(files.length, 'file')} (${size}), encrypted in this browser under data keys of ${session.tenant}; storage received ciphertext only. The form is cleared for the next one.`,
+    ])
+    // Cleared, not reset: a reset would bring back the sample values and invite sending the same thing twice.
+    for (const input of form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement>('input, textarea')) {
+      input.value = ''
+    }
   } catch (err) {
     say('submit-status', explain(err, { doing: 'submit', tenant: session.tenant }), 'error')
   } finally {
@@ -127,26 +154,66 @@ $('submit').addEventListener('submit', async (event) => {
 })
 
 // --- submissions ---
+/** One line of the list: what storage says in clear, then the title once decrypted here. */
+function submissionRow(owner: string, s: Submission) {
+  const li = document.createElement('li')
+  li.dataset.id = s.id
+  const title = document.createElement('span')
+  title.className = 'title busy'
+  title.textContent = 'Decrypting the title…'
+  const meta = document.createElement('span')
+  meta.className = 'meta muted'
+  const stored = s.objects.reduce((n, o) => n + o.bytes, 0)
+  const size = document.createElement('span')
+  size.textContent = `${count(s.objects.length - 1, 'file')}, ${formatBytes(stored)} of ciphertext`
+  meta.append(timeElement(s.created), ` · ${s.by ?? 'uploader not recorded'} · `, size)
+  li.append(title, meta)
+  return {
+    li,
+    opened(result: { manifest: Manifest } | { error: { code: string } }) {
+      if ('manifest' in result) {
+        const files = filesOf(result.manifest)
+        const a = document.createElement('a')
+        a.href = submissionHref(owner, s.id)
+        a.textContent = titleOf(result.manifest)
+        a.className = 'title'
+        title.replaceWith(a)
+        const bytes = files.reduce((n, f) => n + f.size, 0)
+        size.textContent = files.length ? `${count(files.length, 'file')}, ${formatBytes(bytes)}` : 'no files'
+      } else if (result.error.code === 'ERR_KEY_DESTROYED') {
+        // Nothing to open, ever: no link.
+        title.className = 'title error'
+        title.textContent = `Shredded: can never be opened, by anyone (${result.error.code})`
+      } else {
+        const a = document.createElement('a')
+        a.href = submissionHref(owner, s.id)
+        a.textContent = `Submission ${s.id}`
+        a.className = 'title'
+        const why = document.createElement('span')
+        why.className = 'error'
+        why.textContent = ` title not decrypted (${result.error.code})`
+        title.replaceWith(a, why)
+      }
+    },
+  }
+}
+
 async function listSubmissions(session: Session) {
   const list = $('submission-list')
+  list.replaceChildren()
   try {
-    const submissions = await storageFor(session).list()
-    list.replaceChildren(
-      ...submissions.map((s) => {
-        const li = document.createElement('li')
-        const a = document.createElement('a')
-        a.href = `#/submissions/${session.tenant}/${s.id}`
-        a.textContent = `Open ${s.id}`
-        const files = s.objects.filter((o) => o.name !== 'fields').length
-        const bytes = s.objects.reduce((n, o) => n + o.bytes, 0)
-        li.append(
-          a,
-          ` ${new Date(s.created).toLocaleString()}: fields and ${files} file(s), ${mib(bytes)} MiB of ciphertext`,
-        )
-        return li
-      }),
-    )
-    if (!submissions.length) list.textContent = `No submissions for ${session.tenant} yet.`
+    const all = await storageFor(session).list()
+    const shown = all.slice(0, MAX_LISTED)
+    const rows = new Map(shown.map((s) => [s.id, submissionRow(session.tenant, s)]))
+    list.replaceChildren(...[...rows.values()].map((r) => r.li))
+    if (all.length > shown.length) {
+      const more = document.createElement('li')
+      more.className = 'muted'
+      more.textContent = `and ${count(all.length - shown.length, 'older submission')}, not shown`
+      list.append(more)
+    }
+    if (!all.length) list.textContent = `No submissions for ${session.tenant} yet.`
+    await openTitles(session, session.tenant, shown, (s, result) => rows.get(s.id)?.opened(result))
   } catch (err) {
     list.textContent = explain(err, { doing: 'open', tenant: session.tenant })
   }
@@ -154,6 +221,7 @@ async function listSubmissions(session: Session) {
 
 async function openSubmission(session: Session, owner: string, id: string) {
   $('submission-id').textContent = id
+  $('submission-title').textContent = 'Submission'
   $('submission-fields').replaceChildren()
   $('submission-files').replaceChildren()
   say('save-status', '')
@@ -161,15 +229,17 @@ async function openSubmission(session: Session, owner: string, id: string) {
   try {
     const { manifest, keyId } = await openFields(session, owner, id)
     say('open-status', `Decrypted in this browser. Encrypted under ${keyId}.`)
-    rows($('submission-fields'), Object.entries(manifest.fields))
+    const { title: _title, ...fields } = manifest.fields
+    $('submission-title').textContent = titleOf(manifest)
+    rows($('submission-fields'), Object.entries(fields))
     $('submission-files').replaceChildren(
-      ...manifest.files.map((f, index) => {
+      ...filesOf(manifest).map((f, index) => {
         const li = document.createElement('li')
         const button = document.createElement('button')
         button.type = 'button'
         button.textContent = `Save ${f.name}`
         button.addEventListener('click', () => saveFile(session, owner, id, index, f.name, f.type))
-        li.append(button, ` ${mib(f.size)} MiB`)
+        li.append(button, ` ${formatBytes(f.size)}`)
         return li
       }),
     )
@@ -187,7 +257,7 @@ async function saveFile(session: Session, owner: string, id: string, index: numb
       id,
       index,
       type,
-      (bytes) => say('save-status', `Decrypting ${name} in a Web Worker: ${mib(bytes)} MiB verified…`, 'busy'),
+      (bytes) => say('save-status', `Decrypting ${name} in a Web Worker: ${formatBytes(bytes)} verified…`, 'busy'),
       (scope) => {
         document.body.dataset.openedIn = scope
       },
@@ -198,7 +268,7 @@ async function saveFile(session: Session, owner: string, id: string, index: numb
     a.download = name
     a.click()
     setTimeout(() => URL.revokeObjectURL(url), 60_000) // the download has its own reference by then
-    say('save-status', `Saved ${name}: ${blob.size} bytes, every frame verified.`)
+    say('save-status', `Saved ${name}: ${formatBytes(blob.size)} (${blob.size} bytes), every frame verified.`)
   } catch (err) {
     say('save-status', explain(err, { doing: 'open', tenant: session.tenant, owner }), 'error')
   }
@@ -206,22 +276,37 @@ async function saveFile(session: Session, owner: string, id: string, index: numb
 
 // --- tenant key administration ---
 function showKeyInfo(info: KeyInfo) {
-  rows($('key-state'), [
-    ['key', `${info.tenant}/${info.keyName}`],
-    ['state', info.state.replace('_', ' ')],
-    ['primary version', String(info.primaryVersion)],
-    ['versions', info.versions.join(', ')],
-  ])
-  const live = info.state === 'enabled' || info.state === 'disabled'
-  $<HTMLButtonElement>('rotate').disabled = info.state !== 'enabled'
-  $<HTMLButtonElement>('disable').disabled = info.state !== 'enabled'
-  $<HTMLButtonElement>('enable').disabled = info.state !== 'disabled'
-  $('shred').hidden = !live
+  const destroyed = info.state === 'destroyed'
+  rows(
+    $('key-state'),
+    destroyed
+      ? [
+          ['key', `${info.tenant}/${info.keyName}`],
+          ['state', 'destroyed (shredded): nothing can restore it'],
+          ['versions', `none left (${info.versions.length} erased)`],
+        ]
+      : [
+          ['key', `${info.tenant}/${info.keyName}`],
+          ['state', info.state.replace('_', ' ')],
+          ['primary version', String(info.primaryVersion)],
+          ['versions', info.versions.join(', ')],
+        ],
+  )
+  // Only the actions that apply to the key as it is: no dead buttons.
+  const applies = {
+    rotate: info.state === 'enabled',
+    disable: info.state === 'enabled',
+    enable: info.state === 'disabled',
+  }
+  for (const [id, yes] of Object.entries(applies)) $(id).hidden = !yes
+  $('key-actions').hidden = !Object.values(applies).some(Boolean)
+  $('shred').hidden = destroyed
 }
 
 async function showKey(session: Session) {
   $('admin-tenant').textContent = session.tenant
   say('admin-status', '')
+  say('shred-status', '')
   try {
     showKeyInfo(await describeKey(session))
   } catch (err) {
@@ -229,48 +314,70 @@ async function showKey(session: Session) {
   }
 }
 
-async function administer(action: (s: Session) => Promise<KeyInfo>, done: (info: KeyInfo, s: Session) => string) {
+/**
+ * Runs a key action; what happens is said in `statusId`, next to where the action was, and its outcome in
+ * `doneId` (the shred box is gone once the key is, so a shred's outcome shows with the key's state).
+ */
+async function administer(
+  statusId: string,
+  action: (s: Session) => Promise<KeyInfo>,
+  done: (info: KeyInfo, s: Session) => string,
+  doneId = statusId,
+) {
   const session = currentSession()
   if (!session) return
+  say('admin-status', '')
+  say('shred-status', '')
+  say(statusId, 'Asking the key proxy…', 'busy')
   try {
     const info = await action(session)
     // Refusing this tenant's keys should take effect in this browser at once: drop its cached data keys.
     if (info.state !== 'enabled') await dekCache.clearPartition(session.tenant)
     showKeyInfo(info)
-    say('admin-status', done(info, session))
+    say(statusId, '')
+    say(doneId, done(info, session))
   } catch (err) {
-    say('admin-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+    say(statusId, explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
   }
 }
 
 $('rotate').addEventListener('click', () =>
   administer(
+    'admin-status',
     rotateKey,
     (i) => `Rotated: new submissions use version ${i.primaryVersion}; submissions under older versions still open.`,
   ),
 )
 $('disable').addEventListener('click', () =>
   administer(
+    'admin-status',
     disableKey,
     (_, s) =>
       `Disabled: new submissions, and opening ${s.tenant}’s submissions in any browser without a cached data key, are refused now. Browsers that cached data keys keep them until they expire (at most ${DEK_CACHE_TTL_MS / 60_000} minutes); this browser dropped its own.`,
   ),
 )
 $('enable').addEventListener('click', () =>
-  administer(enableKey, (_, s) => `Re-enabled: ${s.tenant}’s submissions can be made and opened again.`),
+  administer(
+    'admin-status',
+    enableKey,
+    (_, s) => `Re-enabled: ${s.tenant}’s submissions can be made and opened again.`,
+  ),
 )
 $('shred').addEventListener('submit', (event) => {
   event.preventDefault()
   const session = currentSession()
   const input = ($('shred') as HTMLFormElement).elements.namedItem('confirm') as HTMLInputElement
   if (!session || input.value !== session.tenant) {
-    say('admin-status', 'Type the tenant’s name exactly to confirm shredding.', 'error')
+    say('shred-status', 'Type the tenant’s name exactly to confirm shredding.', 'error')
     return
   }
+  input.value = ''
   return administer(
+    'shred-status',
     shredKey,
     (_, s) =>
       `Shredded: every version of ${s.tenant}’s key is erased. ${s.tenant}’s submissions can never be opened again, by anyone.`,
+    'admin-status',
   )
 })
 

@@ -5,6 +5,7 @@ import { decryptToString, EnvelopeError, readHeader } from '@envelope/core'
 import type { OpenMessage, OpenRequest, UnwrapAnswer } from './open-worker.ts'
 import { contextOf } from './sealing.ts'
 import { providerFor, type Session, STORAGE_URL, tokenFor } from './session.ts'
+import { MAX_FIELDS_BYTES } from './storage-api.ts'
 import { type Manifest, storageFor } from './submit.ts'
 
 /** Decrypts the submission's fields and the names of its files; `keyId` names the tenant key and version. */
@@ -13,8 +14,7 @@ export async function openFields(
   owner: string,
   id: string,
 ): Promise<{ manifest: Manifest; keyId: string }> {
-  const stream = await storageFor(session).read(owner, id, 'fields')
-  const message = new Uint8Array(await new Response(stream).arrayBuffer()) // small: fields and file names
+  const message = await storageFor(session).readSmall(owner, id, 'fields', MAX_FIELDS_BYTES)
   // decryptToString decodes exactly (invalid UTF-8 is an error, a leading U+FEFF is kept), unlike a default TextDecoder.
   const text = await decryptToString(message, {
     provider: providerFor(session),

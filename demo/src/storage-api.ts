@@ -18,6 +18,8 @@ export interface StoredObject {
 export interface Submission {
   readonly id: string
   readonly created: string
+  /** Who uploaded it, as storage saw the caller's sign-in (absent for submissions stored before it recorded it). */
+  readonly by?: string
   readonly objects: readonly StoredObject[]
 }
 
@@ -63,7 +65,8 @@ export class StorageApi {
 
   /** Writes one part (at most 16 MiB) of an object at `offset`; parts may come in any order. */
   async putPart(id: string, name: string, offset: number, part: Blob): Promise<void> {
-    await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
+    const r = await this.call(`/submissions/${id}/objects/${name}?offset=${offset}`, { method: 'PUT', body: part })
+    await r.arrayBuffer() // read to the end: a body left unread is aborted when the worker ends
   }
 
   async commit(id: string): Promise<Submission> {
@@ -85,4 +88,32 @@ export class StorageApi {
     if (!r.body) throw new EnvelopeError('ERR_STORAGE', 'storage answered without a body')
     return r.body
   }
+
+  /**
+   * A small stored object (a submission's `fields`), read whole but never more than `maxBytes`: storage is not
+   * trusted to say how large it is, so a larger one is refused while it downloads (`ERR_LIMIT_EXCEEDED`).
+   */
+  async readSmall(owner: string, id: string, name: string, maxBytes: number): Promise<Uint8Array> {
+    const reader = (await this.read(owner, id, name)).getReader()
+    const parts: Uint8Array[] = []
+    let total = 0
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      total += r.value.length
+      if (total > maxBytes) {
+        await reader.cancel()
+        throw new EnvelopeError('ERR_LIMIT_EXCEEDED', `stored object ${name} is larger than ${maxBytes} bytes`)
+      }
+      parts.push(r.value)
+    }
+    const out = new Uint8Array(total)
+    let at = 0
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.length
+    }
+    return out
+  }
 }
+
+/** The largest `fields` object the page downloads (a form's fields and file names are a few KiB). */
+export const MAX_FIELDS_BYTES = 2 ** 20

@@ -1,6 +1,7 @@
-// The unwrap work of the key proxy with nothing around it: open each EDEK with the local KMS (unseal the CMK
-// version once, then AES-GCM through node:crypto) and wrap its DEK to the client's delivery key, bound to its
-// request (the proxy's own delivery-node.ts), in batches, in this one process. No HTTP, JSON, auth or audit: bench-proxy.mjs sets the proxy's figures against this.
+// The unwrap work of the key proxy with nothing around it: open each EDEK with the tenant's KMS (its entry looked
+// up, then the local KMS: the CMK version unsealed once, AES-GCM through node:crypto) and wrap its DEK to the
+// client's delivery key, bound to its request (the proxy's own delivery-node.ts), in batches, in this one process.
+// No HTTP, JSON, auth or audit: bench-proxy.mjs sets the proxy's figures against this.
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,6 +15,7 @@ import {
 import { createNodeDelivery } from '../../packages/key-proxy/src/delivery-node.ts'
 import { FileKeystore } from '../../packages/key-proxy/src/keystore/file-keystore.ts'
 import { LocalKms } from '../../packages/key-proxy/src/kms/local-kms.ts'
+import { TenantKms } from '../../packages/key-proxy/src/kms/tenant-kms.ts'
 
 export interface BareOptions {
   /** The benchmarked proxy's data folder (its keys.json and root.key are copied, not shared). */
@@ -29,7 +31,9 @@ export async function prepareBare(o: BareOptions) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-bench-bare-'))
   copyFileSync(join(o.dataDir, 'keys.json'), join(dir, 'keys.json'))
   const rootKey = fromBase64url(readFileSync(join(o.dataDir, 'root.key'), 'utf8').trim())!
-  const kms = new LocalKms({ keystore: FileKeystore.open({ file: join(dir, 'keys.json') }), rootKey })
+  const keystore = FileKeystore.open({ file: join(dir, 'keys.json') })
+  // What the proxy runs: the tenant's KMS entry looked up, then the local KMS opens the EDEK.
+  const kms = new TenantKms({ keystore, localKms: new LocalKms({ keystore, rootKey }) })
   const delivery = await createNodeDelivery((await importDeliveryPublicKey(o.clientKey))!)
   const edeks = o.items.map((it) => edekFromJson(it.edeks[0])!)
   const nonce = readNonce(newNonce())!

@@ -25,7 +25,6 @@ import { KeyProxyError } from './errors.ts'
 import {
   API_PREFIX,
   type BatchUnwrapResponseJson,
-  DATA_KEY,
   type EdekJson,
   edekFromJson,
   edekToJson,
@@ -394,9 +393,10 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       )
       const edek = edekFromJson(res?.edek)
       if (!edek) throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent no usable EDEK')
-      // The EDEK must be of the tenant's data key, and the DEK bound to this request, this tenant, EDEK and context.
-      if (res.tenant !== tenant || edek.keyId !== `${tenant}/${DATA_KEY}`) {
-        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an EDEK that is not this tenant’s data key')
+      // The EDEK must be of one of the tenant's keys (`<tenant>/<key>`: the primary one, whichever KMS it is in),
+      // and the DEK bound to this request, this tenant, EDEK and context.
+      if (res.tenant !== tenant || !edek.keyId.startsWith(`${tenant}/`)) {
+        throw new KeyProxyError('ERR_PROXY_PROTOCOL', 'key proxy sent an EDEK that is not one of this tenant’s keys')
       }
       try {
         const binding = { nonce: readNonce(nonce)!, tenant, edek, context }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `envelope-admin` bin: key administration against a running proxy, with an admin API key; and, offline,
-// new service API keys with the entry the proxy's configuration needs.
+// The `envelope-admin` bin: key administration against a running proxy, with an admin API key (each tenant's keys,
+// its KMS entries: the local KMS, an HSM over PKCS#11, AWS KMS, and their lifecycle); and, offline, new service
+// API keys with the entry the proxy's configuration needs.
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isName, NAME_RULE } from './names.ts'
@@ -8,6 +9,13 @@ import { isName, NAME_RULE } from './names.ts'
 const HELP = `usage: envelope-admin <command> <tenant> [options]
 
 commands:
+  tenant              show the tenant's keys (KMS entries), its primary key, their settings
+  register            add or change a key: --provider local|pkcs11|aws-kms --settings JSON (or
+                      --settings-file F) [--mode direct|leased] [--primary] [--create]; the proxy makes a test
+                      wrap and unwrap through the KMS first and refuses one that does not work
+  test                a test wrap and unwrap through the key's KMS
+  set-primary         new data keys with this key (the others still unwrap)
+  retire | reactivate refuse / allow again every use of a key that is not the primary (after a migration)
   create              create the tenant's key (version 1)
   describe            show the key's state and versions
   rotate              add a version and make it primary (old versions still unwrap)
@@ -23,9 +31,12 @@ options:
   --url URL           proxy URL (default: $ENVELOPE_PROXY_URL or http://127.0.0.1:7777)
   --admin-key-file F  file holding the admin API key (default: $ENVELOPE_DATA_DIR/admin.key or .envelope-data/admin.key)
   --days N            waiting period for schedule-deletion
+  --provider P, --settings JSON, --settings-file F, --mode M, --primary, --create: for register
   -h, --help          this help
 
 Tenant and key names are ${NAME_RULE}.
+Settings are never secrets: name a PIN file or variable (pinFile, pinEnv), an AWS secret's file or variable.
+For an AWS key the lifecycle commands are refused: the customer manages it in its own AWS account.
 The admin key may also come from $ENVELOPE_ADMIN_KEY. Exit code 0 on success, 1 on a refusal (its code is
 printed), 2 on a usage error.`
 
@@ -37,6 +48,11 @@ const flag = (name: string) => {
   args.splice(i, 2)
   return v
 }
+const bool = (name: string) => {
+  const i = args.indexOf(name)
+  if (i >= 0) args.splice(i, 1)
+  return i >= 0
+}
 if (args.includes('-h') || args.includes('--help') || args.length === 0) {
   console.log(HELP)
   process.exit(args.length === 0 ? 2 : 0)
@@ -46,6 +62,12 @@ const url = (flag('--url') ?? process.env.ENVELOPE_PROXY_URL ?? 'http://127.0.0.
 const keyFile = flag('--admin-key-file') ?? `${process.env.ENVELOPE_DATA_DIR ?? '.envelope-data'}/admin.key`
 const days = flag('--days')
 const keyId = flag('--id')
+const provider = flag('--provider')
+const settingsText = flag('--settings')
+const settingsFile = flag('--settings-file')
+const mode = flag('--mode')
+const primary = bool('--primary')
+const create = bool('--create')
 const [command, tenant] = args
 if (command === 'new-api-key' && tenant) {
   const apiKey = randomBytes(32).toString('base64url')
@@ -59,6 +81,12 @@ if (command === 'new-api-key' && tenant) {
   process.exit(0)
 }
 const commands = [
+  'tenant',
+  'register',
+  'test',
+  'set-primary',
+  'retire',
+  'reactivate',
   'create',
   'describe',
   'rotate',
@@ -92,12 +120,37 @@ if (!adminKey) {
   }
 }
 
-const path = `/v1/admin/tenants/${encodeURIComponent(tenant)}/keys/${encodeURIComponent(key)}${command === 'describe' ? '' : `/${command}`}`
+let request: Record<string, unknown> = days ? { waitingDays: Number(days) } : {}
+if (command === 'register') {
+  let settings: unknown
+  try {
+    const text = settingsFile !== undefined ? readFileSync(settingsFile, 'utf8') : settingsText
+    settings = text === undefined ? undefined : JSON.parse(text)
+  } catch (err) {
+    console.error(`envelope-admin: --settings is not JSON (${(err as Error).message})`)
+    process.exit(2)
+  }
+  if (!provider) {
+    console.error('envelope-admin: register needs --provider (local, pkcs11 or aws-kms)')
+    process.exit(2)
+  }
+  request = { provider, settings, ...(mode ? { mode } : {}), primary, create }
+}
+const tenantPath = `/v1/admin/tenants/${encodeURIComponent(tenant)}`
+const keyPath = `${tenantPath}/keys/${encodeURIComponent(key)}`
+const [method, path] =
+  command === 'tenant'
+    ? ['GET', tenantPath]
+    : command === 'describe'
+      ? ['GET', keyPath]
+      : command === 'register'
+        ? ['PUT', keyPath]
+        : ['POST', `${keyPath}/${command === 'set-primary' ? 'primary' : command}`]
 try {
   const res = await fetch(`${url}${path}`, {
-    method: command === 'describe' ? 'GET' : 'POST',
+    method,
     headers: { authorization: `ApiKey ${adminKey}`, 'content-type': 'application/json' },
-    body: command === 'describe' ? undefined : JSON.stringify(days ? { waitingDays: Number(days) } : {}),
+    body: method === 'GET' ? undefined : JSON.stringify(request),
     signal: AbortSignal.timeout(10_000),
   })
   const body = await res.json().catch(() => ({}))

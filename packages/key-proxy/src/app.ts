@@ -24,7 +24,7 @@ import { type AuditLine, AuditLog, type AuditSink } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
 import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
 import { ProxyError, type ProxyErrorCode } from './errors.ts'
-import type { KmsBackend } from './kms/backend.ts'
+import type { KmsBackend, LifecycleAction, RegisterRequest } from './kms/backend.ts'
 import { contextHash } from './kms/edek-jwe.ts'
 import type { Logger } from './log.ts'
 import type { ProxyMetrics } from './metrics.ts'
@@ -37,7 +37,7 @@ import { observeRequests } from './observe.ts'
  * @example
  * ```ts
  * const options: AppOptions = {
- *   kms: new LocalKms({ keystore: FileKeystore.open({ file: 'keys.json' }), rootKey }),
+ *   kms: new TenantKms({ keystore, localKms: new LocalKms({ keystore, rootKey }) }),
  *   auth: { apiKeys: [{ id: 'billing', sha256: billingKeyHash, tenants: ['acme'] }] },
  *   audit: (line) => writeSync(auditFd, `${JSON.stringify(line)}\n`),
  *   corsOrigins: ['https://app.example.com'],
@@ -61,10 +61,15 @@ export interface AppOptions {
   readonly metrics?: ProxyMetrics
   /** More of what readiness needs (keystore, shutting down): a problem makes `/v1/ready` answer 503 with it. */
   readonly readiness?: () => Promise<{ code: ProxyErrorCode; message: string } | undefined>
+  /**
+   * The `Host` values requests must carry (`127.0.0.1:7777`, `keys.example.com`), lower case; others are refused
+   * with `ERR_HOST_NOT_ALLOWED` (no DNS rebinding). A function: the list once the port is known. Default: any.
+   */
+  readonly allowedHosts?: readonly string[] | (() => readonly string[] | undefined)
 }
 
 /**
- * The CMK a tenant's data keys are made with (one named key per tenant in this version).
+ * The key (KMS entry) a tenant named in the configuration's `tenants: ["acme"]` form gets: a local one.
  *
  * @example
  * ```ts
@@ -113,9 +118,11 @@ function actionOf(method: string, path: string): AuditLine['action'] | undefined
   const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey)$/.exec(path)
   if (m && method === 'POST')
     return m[1]!.includes('generate') ? 'generate' : m[1]!.includes('unwrap') ? 'unwrap' : 'rekey'
+  if (/^\/v1\/admin\/tenants\/[^/]+$/.test(path)) return method === 'GET' ? 'admin.describe-tenant' : undefined
   const admin = /^\/v1\/admin\/tenants\/[^/]+\/keys\/[^/]+(?:\/([a-z-]+))?$/.exec(path)
   if (!admin) return undefined
-  if (admin[1] === undefined) return method === 'GET' ? 'admin.describe' : undefined
+  if (admin[1] === undefined)
+    return method === 'GET' ? 'admin.describe' : method === 'PUT' ? 'admin.register' : undefined
   return method === 'POST' ? `admin.${admin[1]}` : undefined
 }
 
@@ -126,7 +133,9 @@ function actionOf(method: string, path: string): AuditLine['action'] | undefined
  *
  * @example
  * ```ts
- * const app = createApp({ kms: new LocalKms({ keystore: FileKeystore.open({ file: 'keys.json' }), rootKey }), auth: { apiKeys }, audit })
+ * const keystore = FileKeystore.open({ file: 'keys.json' })
+ * const kms = new TenantKms({ keystore, localKms: new LocalKms({ keystore, rootKey }) })
+ * const app = createApp({ kms, auth: { apiKeys }, audit })
  * Deno.serve({ hostname: '127.0.0.1', port: 7777 }, app.fetch) // or Bun.serve, @hono/node-server, a worker
  * ```
  * @throws Nothing itself: every request it refuses is answered with `{ error: { code, message, requestId } }` and
@@ -140,6 +149,22 @@ export function createApp(options: AppOptions): Hono<Vars> {
   const app = new Hono<Vars>()
 
   app.use('*', observeRequests(options))
+  // The Host check comes first: a page elsewhere whose name was rebound to this address reads nothing here.
+  const hosts = options.allowedHosts
+  if (hosts) {
+    app.use('*', async (c, next) => {
+      const allowed = typeof hosts === 'function' ? hosts() : hosts
+      const host = (c.req.header('host') ?? '').toLowerCase()
+      if (allowed && !allowed.includes(host)) {
+        const { status, body } = errorJson(
+          new ProxyError('ERR_HOST_NOT_ALLOWED', 'this key proxy does not answer to that Host name'),
+          c.get('requestId'),
+        )
+        return c.json(body, status as 403)
+      }
+      await next()
+    })
+  }
   if (options.corsOrigins?.length) {
     // Admin routes too: a tenant's key administrator may manage its key from the browser (a key-admin JWT).
     const allowed = cors({
@@ -250,9 +275,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     if (problem) return unready(problem.code, problem.message)
     if (!auditLog.ready()) return unready('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written')
     try {
-      await kms.describe('__readiness__', DEFAULT_KEY).catch((err) => {
-        if (!(err instanceof ProxyError && err.code === 'ERR_KEY_NOT_FOUND')) throw err
-      })
+      await kms.ready()
       return c.json({ status: 'ready' })
     } catch {
       return unready('ERR_KMS_UNAVAILABLE', 'KMS backend is not reachable')
@@ -288,21 +311,22 @@ export function createApp(options: AppOptions): Hono<Vars> {
   }
 
   /**
-   * The EDEK to use among those a request sends, and its index: this KMS's, preferring the acting tenant's (a
-   * message may carry EDEKs for several tenants, or for other providers).
+   * The EDEK to use among those a request sends, and its index: one of this proxy's KMSs, preferring the acting
+   * tenant's (a message may carry EDEKs for several tenants, or for other providers).
    */
+  const providerIds = new Set(kms.providerIds)
   const ownEdek = (list: unknown, tenant: string) => {
     const ours = (Array.isArray(list) ? list.map(edekFromJson) : [])
       .map((edek, index) => ({ edek: edek!, index }))
-      .filter(({ edek }) => edek?.providerId === kms.providerId)
+      .filter(({ edek }) => edek !== undefined && providerIds.has(edek.providerId))
     return ours.find(({ edek }) => edek.keyId.startsWith(`${tenant}/`)) ?? ours[0]
   }
 
   // --- data keys ---
   async function generateOne(c: Context<Vars>, tenant: string, ctx: EncryptionContext, d: Delivery, nonce: Uint8Array) {
-    const fields = { action: 'generate', tenant, keyId: `${tenant}/${DEFAULT_KEY}` } as const
+    const fields = { action: 'generate', tenant } as const
     return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
-      const { dek, edek } = await kms.generate(tenant, DEFAULT_KEY, ctx)
+      const { dek, edek } = await kms.generate(tenant, ctx)
       try {
         note({ keyId: edek.keyId, keyVersion: edek.keyVersion })
         return { edek: edekToJson(edek), ...(await d.wrap(dek, { nonce, tenant, edek, context: ctx })) }
@@ -329,7 +353,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
       keyVersion: chosen?.edek.keyVersion ?? null,
     } as const
     return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async (note) => {
-      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this proxy’s KMSs in the request')
       const { dek, keyVersion } = await kms.unwrap(tenant, chosen.edek, ctx)
       try {
         note({ keyVersion })
@@ -415,32 +439,38 @@ export function createApp(options: AppOptions): Hono<Vars> {
       keyVersion: chosen?.edek.keyVersion ?? null,
     } as const
     const edek = await audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
-      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this KMS in the request')
+      if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this proxy’s KMSs in the request')
       return edekToJson(await kms.rewrap(tenant, chosen.edek, ctx, toTenant))
     })
     return c.json({ tenant: toTenant, edek })
   })
 
   // --- administration (admin API keys; key-admin JWTs for their own tenant) ---
+  const lifecycle = (action: LifecycleAction) => (t: string, k: string) => kms.lifecycle(t, k, action)
   const adminActions = new Map<string, (t: string, k: string) => Promise<unknown>>([
     ['create', (t, k) => kms.createKey(t, k)],
-    ['rotate', (t, k) => kms.rotate(t, k)],
-    ['disable', (t, k) => kms.setEnabled(t, k, false)],
-    ['enable', (t, k) => kms.setEnabled(t, k, true)],
-    ['cancel-deletion', (t, k) => kms.cancelDeletion(t, k)],
-    ['destroy', (t, k) => kms.destroy(t, k)],
+    ['rotate', lifecycle('rotate')],
+    ['disable', lifecycle('disable')],
+    ['enable', lifecycle('enable')],
+    ['cancel-deletion', lifecycle('cancel-deletion')],
+    ['destroy', lifecycle('destroy')],
+    ['test', (t, k) => kms.test(t, k)],
+    ['primary', (t, k) => kms.setPrimary(t, k)],
+    ['retire', (t, k) => kms.setRetired(t, k, true)],
+    ['reactivate', (t, k) => kms.setRetired(t, k, false)],
   ])
+  /** What only the operator (an admin API key) does: a tenant's key administrator manages its existing keys. */
+  const operatorOnly = new Set(['create', 'register', 'primary', 'retire', 'reactivate'])
 
   async function admin(c: Context<Vars>, action: string, run: (tenant: string, key: string) => Promise<unknown>) {
     const caller = who(c)
     const tenant = c.req.param('tenant')!
     const key = c.req.param('key') ?? DEFAULT_KEY
-    const info = await audited(c, { action: `admin.${action}`, tenant, keyId: `${tenant}/${key}` }, () => {
+    const keyId = action === 'describe-tenant' ? null : `${tenant}/${key}`
+    const info = await audited(c, { action: `admin.${action}`, tenant, keyId }, () => {
       checkName(tenant, 'the tenant name')
       checkName(key, 'the key name')
-      // A tenant's key administrator (a key-admin JWT) manages its own tenant's existing keys; creating keys
-      // is the operator's (an admin API key).
-      if (caller.tenants !== '*' && (!caller.tenants.includes(tenant) || action === 'create')) {
+      if (caller.tenants !== '*' && (!caller.tenants.includes(tenant) || operatorOnly.has(action))) {
         throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to ${action} keys of tenant "${tenant}"`)
       }
       return run(tenant, key)
@@ -448,22 +478,48 @@ export function createApp(options: AppOptions): Hono<Vars> {
     return c.json(info as object)
   }
 
-  app.get('/v1/admin/tenants/:tenant/keys/:key', (c) => admin(c, 'describe', (t, k) => kms.describe(t, k)))
-  for (const [name, run] of adminActions) {
-    app.post(`/v1/admin/tenants/:tenant/keys/:key/${name}`, (c) => admin(c, name, run))
-  }
-  app.post('/v1/admin/tenants/:tenant/keys/:key/schedule-deletion', async (c) => {
-    // Credentials were checked before this body is read; an empty body means the default waiting period.
+  /** An admin body: JSON, or nothing at all (`{}`); read after the credentials were checked. */
+  async function adminBody(c: Context<Vars>): Promise<Record<string, unknown>> {
     const text = await c.req.text()
-    let body: { waitingDays?: unknown } = {}
+    let body: unknown = {}
     try {
       if (text.trim()) body = JSON.parse(text)
     } catch {
       throw new ProxyError('ERR_BAD_REQUEST', 'request body is not JSON')
     }
-    const days = body?.waitingDays === undefined ? 30 : body.waitingDays
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ProxyError('ERR_BAD_REQUEST', 'request body must be a JSON object')
+    }
+    return body as Record<string, unknown>
+  }
+
+  app.get('/v1/admin/tenants/:tenant', (c) => admin(c, 'describe-tenant', (t) => kms.describeTenant(t)))
+  app.get('/v1/admin/tenants/:tenant/keys/:key', (c) => admin(c, 'describe', (t, k) => kms.describe(t, k)))
+  for (const [name, run] of adminActions) {
+    app.post(`/v1/admin/tenants/:tenant/keys/:key/${name}`, (c) => admin(c, name, run))
+  }
+  app.put('/v1/admin/tenants/:tenant/keys/:key', async (c) => {
+    const body = await adminBody(c)
+    const request: RegisterRequest = {
+      provider: body.provider as string,
+      settings: body.settings,
+      ...(body.mode !== undefined ? { mode: body.mode as RegisterRequest['mode'] } : {}),
+      primary: body.primary === true,
+      create: body.create === true,
+    }
+    for (const flag of ['primary', 'create'] as const) {
+      if (body[flag] !== undefined && typeof body[flag] !== 'boolean') {
+        throw new ProxyError('ERR_BAD_REQUEST', `"${flag}" must be true or false`)
+      }
+    }
+    return admin(c, 'register', (t, k) => kms.register(t, k, request))
+  })
+  app.post('/v1/admin/tenants/:tenant/keys/:key/schedule-deletion', async (c) => {
+    // Credentials were checked before this body is read; an empty body means the default waiting period.
+    const body = await adminBody(c)
+    const days = body.waitingDays === undefined ? 30 : body.waitingDays
     if (!Number.isInteger(days)) throw new ProxyError('ERR_BAD_REQUEST', '"waitingDays" must be a whole number')
-    return admin(c, 'schedule-deletion', (t, k) => kms.scheduleDeletion(t, k, days as number))
+    return admin(c, 'schedule-deletion', (t, k) => kms.lifecycle(t, k, 'schedule-deletion', days as number))
   })
 
   return app

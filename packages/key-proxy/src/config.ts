@@ -6,6 +6,7 @@
  */
 import type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
 import { ConfigError } from './errors.ts'
+import type { ConfiguredTenant } from './kms/tenant-kms.ts'
 import { isName, NAME_RULE } from './names.ts'
 
 /**
@@ -23,8 +24,11 @@ export interface ProxyConfig {
   readonly dataDir: string
   /** base64url root key; default: `<dataDir>/root.key`, made on first start. */
   readonly rootKey?: string
-  /** Tenants whose `default` key is created on start when missing. */
-  readonly tenants: readonly string[]
+  /**
+   * Tenants made on start when missing: a name (one local key, `default`), or `{ id, kms: [{ id, provider,
+   * settings, mode? }], primary? }` (its KMS entries; their settings win over the keystore's at every start).
+   */
+  readonly tenants: readonly ConfiguredTenant[]
   readonly apiKeys: readonly ApiKeyConfig[]
   readonly adminKeys: readonly Omit<ApiKeyConfig, 'tenants'>[]
   readonly jwt?: JwtConfig
@@ -50,6 +54,22 @@ export interface ProxyConfig {
     readonly pollMs?: number
     readonly staleAfterMs?: number
   }
+  /** Leased mode: an unwrapped lease key is used this long after the KMS last gave it (ms). */
+  readonly leaseTtlMs: number
+  /** Leased mode: refresh a lease in the background this long before it expires (default min(30 s, leaseTtlMs / 5)). */
+  readonly leaseRefreshAheadMs?: number
+  /** Leased mode: a new lease after this long (ms) … */
+  readonly leaseMaxAgeMs: number
+  /** … or after this many DEKs made by one process. */
+  readonly leaseMaxDeks: number
+  /** Unwrapped leases held in memory at most. */
+  readonly maxLeases: number
+  /** PKCS#11 libraries a key registered through the admin API may load. */
+  readonly pkcs11Modules: readonly string[]
+  /** KMS/STS endpoint URLs an AWS key registered through the admin API may name (besides AWS's own). */
+  readonly awsKmsEndpoints: readonly string[]
+  /** `Host` values requests must carry; default the loopback names of the port when bound to loopback, else any. */
+  readonly allowedHosts?: readonly string[]
 }
 
 const DEFAULTS: ProxyConfig = {
@@ -67,6 +87,12 @@ const DEFAULTS: ProxyConfig = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   maxConnections: 1024,
+  leaseTtlMs: 300_000,
+  leaseMaxAgeMs: 86_400_000,
+  leaseMaxDeks: 1_000_000,
+  maxLeases: 10_000,
+  pkcs11Modules: [],
+  awsKmsEndpoints: [],
 }
 
 function check(cond: unknown, setting: string, expected: string): asserts cond {
@@ -74,7 +100,7 @@ function check(cond: unknown, setting: string, expected: string): asserts cond {
 }
 
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string')
-const isNameArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isName)
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
   Number.isInteger(v) && (v as number) >= min && (v as number) <= max
 const hex64 = /^[0-9a-f]{64}$/i
@@ -95,6 +121,7 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
   if (env.ENVELOPE_DATA_DIR) merged.dataDir = env.ENVELOPE_DATA_DIR
   if (env.ENVELOPE_ROOT_KEY) merged.rootKey = env.ENVELOPE_ROOT_KEY
   if (env.ENVELOPE_TENANTS) merged.tenants = env.ENVELOPE_TENANTS.split(',').filter(Boolean)
+  if (env.ENVELOPE_ALLOWED_HOSTS) merged.allowedHosts = env.ENVELOPE_ALLOWED_HOSTS.split(',').filter(Boolean)
   if (env.ENVELOPE_CORS_ORIGINS) merged.corsOrigins = env.ENVELOPE_CORS_ORIGINS.split(',').filter(Boolean)
   if (env.ENVELOPE_KEYSTORE_URL) {
     const k = merged.keystore
@@ -110,7 +137,34 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
     'rootKey',
     '32 bytes in base64url (43 characters)',
   )
-  check(isNameArray(c.tenants), 'tenants', `an array of tenant names (${NAME_RULE})`)
+  check(Array.isArray(c.tenants), 'tenants', 'an array of tenant names or tenants')
+  for (const [i, t] of c.tenants.entries()) {
+    if (typeof t === 'string') {
+      check(isName(t), `tenants[${i}]`, `a tenant name (${NAME_RULE})`)
+      continue
+    }
+    const o = t as unknown
+    check(isObject(o) && isName(o.id), `tenants[${i}]`, `a tenant name, or { id, kms, primary? } (${NAME_RULE})`)
+    const kms = o.kms ?? []
+    check(Array.isArray(kms), `tenants[${i}].kms`, 'an array of keys')
+    for (const [j, e] of kms.entries()) {
+      check(
+        isObject(e) && isName(e.id) && typeof e.provider === 'string',
+        `tenants[${i}].kms[${j}]`,
+        `{ id (a name), provider, settings?, mode? }`,
+      )
+      check(
+        e.mode === undefined || e.mode === 'direct' || e.mode === 'leased',
+        `tenants[${i}].kms[${j}].mode`,
+        'direct or leased',
+      )
+    }
+    check(
+      o.primary === undefined || kms.some((e) => isObject(e) && e.id === o.primary),
+      `tenants[${i}].primary`,
+      'the id of one of its kms entries',
+    )
+  }
   check(isStringArray(c.corsOrigins), 'corsOrigins', 'an array of origins')
   check(Array.isArray(c.apiKeys), 'apiKeys', 'an array')
   for (const [i, k] of c.apiKeys.entries()) {
@@ -185,9 +239,37 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
       'at least keystore.pollMs, at most 600000 milliseconds',
     )
   }
+  check(isInt(c.leaseTtlMs, 1, 86_400_000), 'leaseTtlMs', 'a whole number of milliseconds, from 1 to 86400000')
+  check(
+    c.leaseRefreshAheadMs === undefined || isInt(c.leaseRefreshAheadMs, 0, c.leaseTtlMs),
+    'leaseRefreshAheadMs',
+    'a whole number of milliseconds, at most leaseTtlMs',
+  )
+  check(isInt(c.leaseMaxAgeMs, 1), 'leaseMaxAgeMs', 'a whole number of milliseconds, at least 1')
+  check(isInt(c.leaseMaxDeks, 1, 2 ** 32), 'leaseMaxDeks', 'an integer from 1 to 4294967296')
+  check(isInt(c.maxLeases, 1), 'maxLeases', 'an integer of at least 1')
+  check(isStringArray(c.pkcs11Modules), 'pkcs11Modules', 'an array of library paths')
+  check(isStringArray(c.awsKmsEndpoints), 'awsKmsEndpoints', 'an array of URLs')
+  check(
+    c.allowedHosts === undefined || (isStringArray(c.allowedHosts) && c.allowedHosts.length > 0),
+    'allowedHosts',
+    'a non-empty array of Host values (name or name:port)',
+  )
   return c
 }
 
 export function authOf(c: ProxyConfig): AuthConfig {
   return { apiKeys: c.apiKeys, adminKeys: c.adminKeys, jwt: c.jwt }
+}
+
+/** The Host values a proxy on `host:port` answers to when `allowedHosts` is not set: its loopback names, or any. */
+export function defaultAllowedHosts(host: string, port: number): readonly string[] | undefined {
+  const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+  if (!loopback) return undefined
+  return [
+    `127.0.0.1:${port}`,
+    `localhost:${port}`,
+    `[::1]:${port}`,
+    ...(host.startsWith('127.') && host !== '127.0.0.1' ? [`${host}:${port}`] : []),
+  ]
 }

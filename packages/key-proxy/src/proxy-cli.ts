@@ -36,6 +36,7 @@ options (each also an environment variable; a flag wins over the variable, the v
                         (postgres://…; default: keys.json)
   -h, --help            this help
   -v, --version         the version
+  --aws-kms-endpoint …  (first) run an offline AWS KMS for development instead: --aws-kms-endpoint --help
 
 Also from the environment: $ENVELOPE_ROOT_KEY (base64url, 32 bytes) instead of <data>/root.key.
 The configuration file holds the rest (apiKeys, adminKeys, jwt, minDeletionDays, maxBodyBytes, maxBatch, tls,

@@ -2,12 +2,13 @@
 import { startup } from './startup.ts'
 
 try {
-  const { app, config, where } = await startup(Deno.args, Deno.env.toObject())
+  const { app, config, where, listening } = await startup(Deno.args, Deno.env.toObject())
   Deno.serve(
     {
       hostname: config.host,
       port: config.port,
       onListen: ({ port }) => {
+        listening(port)
         console.log(`envelope key proxy listening on http://${config.host}:${port}`)
         console.log(where)
       },

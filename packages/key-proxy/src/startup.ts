@@ -4,14 +4,15 @@ import { randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
-import { type AppOptions, createApp, DEFAULT_KEY } from './app.ts'
+import { type AppOptions, createApp } from './app.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
-import { authOf, type ProxyConfig, resolveConfig } from './config.ts'
+import { authOf, defaultAllowedHosts, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { FileKeystore } from './keystore/file-keystore.ts'
 import { PostgresKeystore, redactUrl } from './keystore/postgres-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
+import { TenantKms } from './kms/tenant-kms.ts'
 import type { ProxyMetrics } from './metrics.ts'
 import type { InstanceSync } from './server/instance-sync.ts'
 
@@ -120,17 +121,28 @@ export async function startup(
     : // Locks the data folder (a `--workers` worker: checks its primary's lock, and shares the file through the
       // instance sync): a second proxy on it stops here, naming the holder (ERR_DATA_DIR_LOCKED).
       FileKeystore.open({ file: `${dataDir}/keys.json`, sync, lock: sync?.shared ? false : undefined })
-  const kms = new LocalKms({
+  const localKms = new LocalKms({
     keystore,
     rootKey,
     minDeletionDays: config.minDeletionDays,
     maxKeyVersions: config.maxKeyVersions,
   })
-  for (const tenant of config.tenants) {
-    await kms.createKey(tenant, DEFAULT_KEY).catch((err) => {
-      if (err?.code !== 'ERR_KEY_EXISTS') throw err
-    })
-  }
+  const kms = new TenantKms({
+    keystore,
+    localKms,
+    policy: { pkcs11Modules: config.pkcs11Modules, awsKmsEndpoints: config.awsKmsEndpoints },
+    leases: {
+      ttlMs: config.leaseTtlMs,
+      ...(config.leaseRefreshAheadMs !== undefined ? { refreshAheadMs: config.leaseRefreshAheadMs } : {}),
+      maxAgeMs: config.leaseMaxAgeMs,
+      maxDeks: config.leaseMaxDeks,
+      maxLeases: config.maxLeases,
+    },
+    minDeletionDays: config.minDeletionDays,
+    env,
+  })
+  await kms.configure(config.tenants)
+  let port: number | undefined
   const audit = openAuditFile(`${dataDir}/audit.log`)
   const app = createApp({
     kms,
@@ -147,15 +159,22 @@ export async function startup(
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
     ...hooks,
+    allowedHosts: () =>
+      config.allowedHosts ?? (port === undefined ? undefined : defaultAllowedHosts(config.host, port)),
   })
+  /** The server calls this once it listens: the default allowed Host values name the port. */
+  const listening = (p: number) => {
+    port = p
+  }
   const where = config.keystore
     ? `data: ${dataDir} (audit.log${config.adminKeys.length ? '' : ', admin.key'}), keystore: ${redactUrl(config.keystore.url)}`
     : `data: ${dataDir} (keys.json, audit.log${config.adminKeys.length ? '' : ', admin.key'})`
   /** After the last request: the audit log on disk (fsync) and closed, the keystore (and data folder) released. */
   const close = async () => {
     audit.close()
-    kms.close()
+    await kms.close()
+    localKms.close()
     await keystore.close()
   }
-  return { app, config, where, close, keystore }
+  return { app, config, where, close, keystore, listening }
 }

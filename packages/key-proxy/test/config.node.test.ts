@@ -27,6 +27,14 @@ test('each bad setting is named', () => {
     [{ jwt: { issuer: 'i', audience: 'a' } }, '"jwt"'],
     [{ maxBatch: 0 }, '"maxBatch"'],
     [{ minDeletionDays: 31 }, '"minDeletionDays"'],
+    [{ tenants: [{ id: 'acme', kms: 'local' }] }, '"tenants[0].kms"'],
+    [{ tenants: [{ id: 'acme', kms: [{ id: 'k', provider: 'local', mode: 'fast' }] }] }, '"tenants[0].kms[0].mode"'],
+    [{ tenants: [{ id: 'acme', kms: [{ id: 'k', provider: 'local' }], primary: 'other' }] }, '"tenants[0].primary"'],
+    [{ leaseTtlMs: 0 }, '"leaseTtlMs"'],
+    [{ leaseTtlMs: 1000, leaseRefreshAheadMs: 2000 }, '"leaseRefreshAheadMs"'],
+    [{ leaseMaxDeks: 0 }, '"leaseMaxDeks"'],
+    [{ pkcs11Modules: '/usr/lib/x.so' }, '"pkcs11Modules"'],
+    [{ allowedHosts: [] }, '"allowedHosts"'],
   ]
   for (const [settings, name] of bad) {
     const got = codeAndMessage(() => resolveConfig(settings, {}))
@@ -66,4 +74,18 @@ test('a proxy with a bad configuration file refuses to start and says why', () =
   )
   expect(r2.status).toBe(1)
   expect(r2.stderr).toContain('ERR_CONFIG: cannot read configuration file')
+})
+
+test('tenants: names (one local key) and tenants with their KMS keys; allowed hosts by default on loopback only', async () => {
+  const { defaultAllowedHosts } = await import('../src/config.ts')
+  const c = resolveConfig(
+    { tenants: ['acme', { id: 'globex', kms: [{ id: 'hsm', provider: 'pkcs11', settings: {} }], primary: 'hsm' }] },
+    { ENVELOPE_ALLOWED_HOSTS: 'keys.example.test,keys.example.test:443' },
+  )
+  expect(c.tenants).toHaveLength(2)
+  expect(c.allowedHosts).toEqual(['keys.example.test', 'keys.example.test:443'])
+  expect(c.leaseTtlMs).toBe(300_000)
+  expect(defaultAllowedHosts('127.0.0.1', 7777)).toEqual(['127.0.0.1:7777', 'localhost:7777', '[::1]:7777'])
+  expect(defaultAllowedHosts('127.0.0.2', 80)).toContain('127.0.0.2:80')
+  expect(defaultAllowedHosts('0.0.0.0', 7777)).toBeUndefined()
 })

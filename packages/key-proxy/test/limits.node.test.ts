@@ -105,14 +105,16 @@ async function rawConnection(text: string): Promise<{ socket: Socket; closed: Pr
 
 describe('stalled connections', () => {
   test('headers that never end: the connection is cut at headersTimeoutMs', async () => {
-    const { closed } = await rawConnection(`POST /v1/keys/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: `)
+    const { closed } = await rawConnection(
+      `POST /v1/keys/generate HTTP/1.1\r\nHost: ${new URL(proxy.url).host}\r\nX-Slow: `,
+    )
     const answer = await closed
     expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true)
   }, 20_000)
 
   test('an authenticated body that never ends: the request is cut at requestTimeoutMs', async () => {
     const { closed } = await rawConnection(
-      `POST /v1/keys/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ApiKey ${API_KEY}\r\n` +
+      `POST /v1/keys/generate HTTP/1.1\r\nHost: ${new URL(proxy.url).host}\r\nAuthorization: ApiKey ${API_KEY}\r\n` +
         'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"context":',
     )
     expect(await closed).toMatch(/^HTTP\/1\.1 408/)
@@ -133,7 +135,7 @@ describe('stalled connections', () => {
         const s = connect(Number(port), hostname)
         s.on('error', () => {})
         await new Promise((resolve) => s.once('connect', resolve))
-        s.write('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n') // headers never finished
+        s.write(`GET /v1/health HTTP/1.1\r\nHost: ${new URL(proxy.url).host}\r\n`) // headers never finished
         held.push(s)
       }
       // One more: closed at once, without an answer (a raw socket: fetch would retry a dropped connection).
@@ -143,7 +145,7 @@ describe('stalled connections', () => {
         answer += d
       })
       extra.on('error', () => {})
-      extra.write('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+      extra.write(`GET /v1/health HTTP/1.1\r\nHost: ${new URL(proxy.url).host}\r\n\r\n`)
       await new Promise((resolve) => extra.once('close', resolve))
       expect(answer).toBe('')
       for (const s of held) s.destroy()

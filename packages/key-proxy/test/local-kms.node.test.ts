@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { afterEach, expect, test, vi } from 'vitest'
 import { FileKeystore } from '../src/keystore/file-keystore.ts'
 import { LocalKms } from '../src/kms/local-kms.ts'
+import { TenantKms } from '../src/kms/tenant-kms.ts'
 import { codeOf } from './proxy-process.ts'
 
 vi.mock('node:fs', async (importOriginal) => {
@@ -16,32 +17,34 @@ vi.mock('node:fs', async (importOriginal) => {
 const keyFileWrites = () =>
   vi.mocked(fs.renameSync).mock.calls.filter(([, to]) => String(to).endsWith('/keys.json')).length
 
-const open: LocalKms[] = []
-afterEach(() => {
-  for (const kms of open.splice(0)) {
-    kms.close()
-    kms.keystore.close()
+const open: { kms: TenantKms; local: LocalKms }[] = []
+afterEach(async () => {
+  for (const { kms, local } of open.splice(0)) {
+    await kms.close()
+    local.close()
+    await local.keystore.close()
   }
 })
 
 function localKms(now: () => Date) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-local-kms-'))
-  const kms = new LocalKms({
+  const local = new LocalKms({
     keystore: FileKeystore.open({ file: join(dir, 'keys.json') }),
     rootKey: crypto.getRandomValues(new Uint8Array(32)),
     minDeletionDays: 0,
     now,
   })
-  open.push(kms)
-  return kms
+  const kms = new TenantKms({ keystore: local.keystore, localKms: local, now: () => now().getTime() })
+  open.push({ kms, local })
+  return { kms, local }
 }
 
 test('a key past its deletion date is destroyed once at first use, however many batch items touch it', async () => {
   let clock = new Date('2026-01-01T00:00:00Z')
-  const kms = localKms(() => clock)
-  await kms.createKey('acme', 'default')
-  const { edek } = await kms.generate('acme', 'default', { doc: '1' })
-  await kms.scheduleDeletion('acme', 'default', 1)
+  const { kms, local } = localKms(() => clock)
+  await kms.configure(['acme'])
+  const { edek } = await kms.generate('acme', { doc: '1' })
+  await kms.lifecycle('acme', 'default', 'schedule-deletion', 1)
   clock = new Date('2026-01-03T00:00:00Z') // the waiting period is over
   const before = keyFileWrites()
   const codes = await Promise.all(Array.from({ length: 1000 }, () => codeOf(kms.unwrap('acme', edek, { doc: '1' }))))
@@ -49,6 +52,6 @@ test('a key past its deletion date is destroyed once at first use, however many 
   expect(keyFileWrites() - before).toBe(1)
   expect(await kms.describe('acme', 'default')).toMatchObject({ state: 'destroyed' })
   // Destroying a destroyed key again changes nothing, and writes nothing.
-  await kms.destroy('acme', 'default')
+  await local.destroy('acme', 'default')
   expect(keyFileWrites() - before).toBe(1)
 })

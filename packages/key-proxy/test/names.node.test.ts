@@ -159,8 +159,12 @@ describe('one name pattern, checked everywhere', () => {
   })
 
   test('the configuration refuses bad tenant names, and the proxy does not start', () => {
-    expect(() => resolveConfig({ tenants: ['acme', 'a b'] }, {})).toThrow(/"tenants"/)
-    expect(() => resolveConfig({}, { ENVELOPE_TENANTS: 'acme,.x' })).toThrow(/"tenants"/)
+    expect(() => resolveConfig({ tenants: ['acme', 'a b'] }, {})).toThrow(/"tenants\[1\]"/)
+    expect(() => resolveConfig({}, { ENVELOPE_TENANTS: 'acme,.x' })).toThrow(/"tenants\[1\]"/)
+    expect(() => resolveConfig({ tenants: [{ id: 'a b' }] }, {})).toThrow(/"tenants\[0\]"/)
+    expect(() => resolveConfig({ tenants: [{ id: 'acme', kms: [{ id: 'x/y', provider: 'local' }] }] }, {})).toThrow(
+      /"tenants\[0\]\.kms\[0\]"/,
+    )
     expect(() => resolveConfig({ apiKeys: [{ id: 'a', sha256: 'a'.repeat(64), tenants: ['a b'] }] }, {})).toThrow(
       /"apiKeys\[0\]"/,
     )
@@ -172,7 +176,7 @@ describe('one name pattern, checked everywhere', () => {
       { encoding: 'utf8', timeout: 15_000 },
     )
     expect(r.status).toBe(1)
-    expect(r.stderr).toContain('ERR_CONFIG: configuration "tenants"')
+    expect(r.stderr).toContain('ERR_CONFIG: configuration "tenants[1]"')
   })
 })
 

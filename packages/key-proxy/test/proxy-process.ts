@@ -27,6 +27,11 @@ export interface RunningProxy {
   restart(): Promise<void>
   /** Runs the admin CLI against this proxy; returns its exit code and output. */
   admin(...args: string[]): { status: number; stdout: string; stderr: string }
+  /** An admin route with the admin key: `adminApi('PUT', 'acme/keys/hsm', body)` (paths under /v1/admin/tenants/). */
+  // biome-ignore lint/suspicious/noExplicitAny: the JSON of whichever admin route, read by the tests as they need
+  adminApi(method: string, path: string, body?: unknown): Promise<{ status: number; code?: string; body: any }>
+  /** Everything the proxy printed so far (stdout and stderr). */
+  output(): string
 }
 
 export function buildProxy(): void {
@@ -35,17 +40,23 @@ export function buildProxy(): void {
   built = true
 }
 
-export async function startProxy(config: Record<string, unknown> = {}, dataDir?: string): Promise<RunningProxy> {
+export async function startProxy(
+  config: Record<string, unknown> = {},
+  dataDir?: string,
+  extraEnv: Record<string, string> = {},
+): Promise<RunningProxy> {
   buildProxy()
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'envelope-proxy-'))
   const configFile = join(dir, 'test-config.json')
   writeFileSync(configFile, JSON.stringify({ port: 0, dataDir: dir, ...config }))
   let child: ChildProcess
   let url = ''
+  let printed = ''
 
   async function launch(port?: number): Promise<void> {
     const env = {
       ...process.env,
+      ...extraEnv,
       ENVELOPE_PROXY_CONFIG: configFile,
       ...(port ? { ENVELOPE_PROXY_PORT: String(port) } : {}),
     }
@@ -55,6 +66,7 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
       const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 15_000)
       child.stdout!.on('data', (d) => {
         out += d
+        printed += d
         const m = /listening on (https?:\/\/[\d.]+:\d+)/.exec(out)
         if (m) {
           clearTimeout(timer)
@@ -63,6 +75,7 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
       })
       child.stderr!.on('data', (d) => {
         out += d
+        printed += d
       })
       child.on('exit', (code) => {
         clearTimeout(timer)
@@ -113,6 +126,16 @@ export async function startProxy(config: Record<string, unknown> = {}, dataDir?:
     },
     async restart() {
       await launch(port)
+    },
+    output: () => printed,
+    async adminApi(method: string, path: string, body?: unknown) {
+      const r = await fetch(`${url}/v1/admin/tenants/${path}`, {
+        method,
+        headers: { authorization: `ApiKey ${readFileSync(join(dir, 'admin.key'), 'utf8').trim()}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      const json = await r.json().catch(() => ({}))
+      return { status: r.status, code: json?.error?.code, body: json }
     },
     admin(...args: string[]) {
       try {

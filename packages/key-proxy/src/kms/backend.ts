@@ -1,12 +1,15 @@
 /**
- * The KMS backend interface: what the proxy needs from whatever holds the tenants' master keys. The embedded
- * default is the file-backed {@link LocalKms}; an HSM (PKCS#11) or cloud KMS plugs in by implementing this.
+ * The KMS backend interface: what the proxy's routes need from whatever holds the tenants' master keys, per
+ * tenant. The implementation is {@link TenantKms} (tenant-kms.ts): each tenant's KMS entries (the local KMS, an
+ * HSM over PKCS#11, AWS KMS, …), direct and leased modes, and their administration.
  * @module
  */
 import type { Edek, EncryptionContext } from '@envelope/core'
+import type { JsonValue, KmsMode } from '../keystore/records.ts'
 
 /**
- * A tenant key's lifecycle state: `enabled` → `disabled` ⇄ `enabled`; `disabled` → `pending_deletion` → `destroyed` (crypto-shredded).
+ * A key's lifecycle state: `enabled` → `disabled` ⇄ `enabled`; `disabled` → `pending_deletion` → `destroyed`
+ * (crypto-shredded).
  *
  * @example
  * ```ts
@@ -16,11 +19,11 @@ import type { Edek, EncryptionContext } from '@envelope/core'
 export type KeyState = 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
 
 /**
- * What `describe` tells about a tenant's key (never its material).
+ * What the local KMS tells about one of its keys (never its material).
  *
  * @example
  * ```ts
- * const info: KeyInfo = await kms.describe('acme', DEFAULT_KEY)
+ * const info: KeyInfo = await localKms.describe('acme', DEFAULT_KEY)
  * // { tenant: 'acme', keyName: 'default', state: 'enabled', primaryVersion: 2, versions: [1, 2] }
  * ```
  */
@@ -34,31 +37,115 @@ export interface KeyInfo {
 }
 
 /**
- * Where tenants' master keys live: the proxy's only dependency on a KMS. {@link LocalKms} implements it; an HSM
- * or cloud KMS backend implements the same methods, and refuses with {@link ProxyError} codes
- * (`ERR_KEY_NOT_FOUND`, `ERR_KEY_DISABLED`, `ERR_UNWRAP_FAILED`, …).
+ * What `describe` tells about a tenant's KMS entry ("key"): its configuration and its CMK's state as the KMS
+ * reports it. Versions are the KMS's names: numbers for the local KMS (1, 2, …), `v1`, `v2`… for PKCS#11, none
+ * for AWS KMS (its ciphertexts name their key material themselves).
  *
  * @example
  * ```ts
- * const app = createApp({ kms: myBackend satisfies KmsBackend, auth, audit })
+ * const d: KeyDescription = await kms.describe('acme', 'hsm')
+ * // { tenant: 'acme', keyName: 'hsm', provider: 'pkcs11', mode: 'leased', primary: true, managedBy: 'proxy',
+ * //   keyRef: 'pkcs11:token=acme;object=envelope%2Facme%2Fhsm', state: 'enabled', primaryVersion: 'v2', … }
+ * ```
+ */
+export interface KeyDescription {
+  readonly tenant: string
+  readonly keyName: string
+  readonly provider: string
+  readonly mode: KmsMode
+  /** New DEKs are made with this entry. */
+  readonly primary: boolean
+  readonly retired: boolean
+  /** `customer`: the CMK's lifecycle is the customer's, in its own KMS; the proxy only reports it. */
+  readonly managedBy: 'proxy' | 'customer'
+  readonly keyRef: string
+  readonly state: KeyState | 'pending_import' | 'unavailable'
+  readonly primaryVersion?: number | string
+  readonly versions: readonly (number | string)[]
+  readonly deletionDate?: string
+  /** Leased mode: the lease new DEKs use now. */
+  readonly lease?: { readonly id: string; readonly created: string }
+}
+
+/**
+ * A tenant's KMS configuration (settings are non-secret).
+ *
+ * @example
+ * ```ts
+ * const { primary, entries } = await kms.describeTenant('acme')
+ * ```
+ */
+export interface TenantDescription {
+  readonly tenant: string
+  readonly primary: string
+  readonly entries: readonly {
+    readonly id: string
+    readonly provider: string
+    readonly mode: KmsMode
+    readonly settings: { readonly [k: string]: JsonValue }
+    readonly primary: boolean
+    readonly retired: boolean
+    readonly created: string
+  }[]
+}
+
+/**
+ * Registering a KMS entry (admin route, configuration).
+ *
+ * @example
+ * ```ts
+ * const request: RegisterRequest = { provider: 'aws-kms', settings: { keyId: keyArn }, mode: 'leased', primary: true }
+ * await kms.register('acme', 'aws', request)
+ * ```
+ */
+export interface RegisterRequest {
+  readonly provider: string
+  readonly settings?: unknown
+  readonly mode?: KmsMode
+  /** Make it the tenant's primary entry (a tenant's first entry always is). */
+  readonly primary?: boolean
+  /** For a proxy-managed KMS: make the CMK when it does not exist yet (PKCS#11: version 1 in the token). */
+  readonly create?: boolean
+}
+
+/**
+ * Lifecycle actions of the admin routes (`create` aside).
+ *
+ * @example
+ * ```ts
+ * await kms.lifecycle('acme', 'hsm', 'schedule-deletion', 7)
+ * ```
+ */
+export type LifecycleAction = 'rotate' | 'disable' | 'enable' | 'schedule-deletion' | 'cancel-deletion' | 'destroy'
+
+/**
+ * What the routes need from the KMS layer, per tenant. {@link TenantKms} implements it; every method refuses with
+ * a {@link ProxyError} code (docs/key-proxy-api.md).
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ kms: new TenantKms({ keystore, localKms }) satisfies KmsBackend, auth, audit })
  * ```
  */
 export interface KmsBackend {
-  /** Provider id recorded in EDEKs. */
-  readonly providerId: string
-  /** A new 32-byte DEK and its EDEK under the tenant key's primary version, bound to the context. */
-  generate(tenant: string, keyName: string, context: EncryptionContext): Promise<{ dek: Uint8Array; edek: Edek }>
-  /** The DEK of an EDEK; refuses another tenant's EDEK, a context other than the one bound, a disabled key. */
+  /** The EDEK provider ids it reads (a message may carry other providers' EDEKs too). */
+  readonly providerIds: readonly string[]
+  /** A new 32-byte DEK and its EDEK with the tenant's primary entry, bound to the context. */
+  generate(tenant: string, context: EncryptionContext): Promise<{ dek: Uint8Array; edek: Edek }>
+  /** The DEK of an EDEK of one of the tenant's entries; refuses another tenant's EDEK, another context. */
   unwrap(tenant: string, edek: Edek, context: EncryptionContext): Promise<{ dek: Uint8Array; keyVersion: string }>
-  /** Rewraps an EDEK under `toTenant`'s primary version (default: the same tenant), never returning the DEK. */
+  /** Rewraps an EDEK for `toTenant`'s primary entry (default: the same tenant's), never returning the DEK. */
   rewrap(tenant: string, edek: Edek, context: EncryptionContext, toTenant?: string): Promise<Edek>
-  describe(tenant: string, keyName: string): Promise<KeyInfo>
+  /** Resolves when the backend can serve (its keystore answers). */
+  ready(): Promise<void>
   // --- administration ---
-  createKey(tenant: string, keyName: string): Promise<KeyInfo>
-  rotate(tenant: string, keyName: string): Promise<KeyInfo>
-  setEnabled(tenant: string, keyName: string, enabled: boolean): Promise<KeyInfo>
-  scheduleDeletion(tenant: string, keyName: string, waitingDays: number): Promise<KeyInfo>
-  cancelDeletion(tenant: string, keyName: string): Promise<KeyInfo>
-  /** Crypto-shredding: erases every version's material; every EDEK of the key is unrecoverable after. */
-  destroy(tenant: string, keyName: string): Promise<KeyInfo>
+  describe(tenant: string, key: string): Promise<KeyDescription>
+  createKey(tenant: string, key: string): Promise<KeyDescription>
+  lifecycle(tenant: string, key: string, action: LifecycleAction, waitingDays?: number): Promise<KeyDescription>
+  describeTenant(tenant: string): Promise<TenantDescription>
+  register(tenant: string, key: string, request: RegisterRequest): Promise<KeyDescription>
+  /** A test wrap and unwrap through the entry's KMS. */
+  test(tenant: string, key: string): Promise<{ ok: true; provider: string; keyRef: string }>
+  setPrimary(tenant: string, key: string): Promise<KeyDescription>
+  setRetired(tenant: string, key: string, retired: boolean): Promise<KeyDescription>
 }

@@ -14,13 +14,32 @@
  * same pairs. The proxy always binds at least `tenant` and a `purpose` (`dek` or `lease`); for DEKs also `ctx`
  * (base64url SHA-256 of the canonical encryption context). Each backend binds all of it (AWS: the
  * EncryptionContext; PKCS#11: AES-GCM additional data of the canonical encoding; local: the JWE header).
+ *
+ * @example
+ * ```ts
+ * const wc: WrapContext = { tenant: 'acme', purpose: 'dek', ctx: await contextHash(context) }
+ * ```
  */
 export type WrapContext = Readonly<Record<string, string>>
 
-/** The states of a CMK, as AWS KMS names them (lower case). `unavailable`: the KMS cannot be reached or used. */
+/**
+ * The states of a CMK, as AWS KMS names them (lower case). `unavailable`: the KMS cannot be reached or used.
+ *
+ * @example
+ * ```ts
+ * const state: CmkState = (await cmk.describe()).state
+ * ```
+ */
 export type CmkState = 'enabled' | 'disabled' | 'pending_deletion' | 'pending_import' | 'destroyed' | 'unavailable'
 
-/** What a KMS tells about a CMK (never its material). */
+/**
+ * What a KMS tells about a CMK (never its material).
+ *
+ * @example
+ * ```ts
+ * const { state, managedBy, keyRef, versions } = await cmk.describe()
+ * ```
+ */
 export interface CmkStatus {
   readonly state: CmkState
   /** The version new wraps use, where the KMS exposes versions. */
@@ -34,12 +53,27 @@ export interface CmkStatus {
   readonly deletionDate?: string
 }
 
-/** A wrapped key as the KMS returned it, and the CMK version that made it (`''` where versions are not exposed). */
+/**
+ * A wrapped key as the KMS returned it, and the CMK version that made it (`''` where versions are not exposed).
+ *
+ * @example
+ * ```ts
+ * const wrapped: CmkWrapped = await cmk.wrap(key, wc) // { ciphertext, version: 'v2' }
+ * ```
+ */
 export interface CmkWrapped {
   readonly ciphertext: Uint8Array
   readonly version: string
 }
 
+/**
+ * Options of one KMS call.
+ *
+ * @example
+ * ```ts
+ * await cmk.unwrap(wrapped, wc, { signal: AbortSignal.timeout(2000) })
+ * ```
+ */
 export interface CmkCallOptions {
   /** Cancels the call (a timeout); the backend rejects with `ERR_KMS_TIMEOUT`. */
   readonly signal?: AbortSignal
@@ -52,6 +86,12 @@ export interface CmkCallOptions {
  * another wrap context); `ERR_KMS_ACCESS_DENIED` (the KMS refused our credentials: the customer revoked us);
  * `ERR_KMS_THROTTLED` (after bounded retries); `ERR_KMS_TIMEOUT`; `ERR_KMS_UNAVAILABLE` (unreachable, or any
  * other KMS failure). Never a raw SDK or native error, and never a message holding a secret.
+ *
+ * @example
+ * ```ts
+ * const { key, ciphertext, version } = await cmk.generate({ tenant: 'acme', purpose: 'lease', lease: id })
+ * const again = await cmk.unwrap({ ciphertext, version }, { tenant: 'acme', purpose: 'lease', lease: id })
+ * ```
  */
 export interface CmkClient {
   /** `local`, `pkcs11`, `aws-kms`, …: also the EDEK provider id's suffix. */
@@ -73,6 +113,11 @@ export interface CmkClient {
 /**
  * Lifecycle of a CMK whose KMS the proxy manages (`managedBy: 'proxy'`): the local KMS and PKCS#11. For a
  * customer-managed KMS (AWS) the customer does this in its own KMS, and the proxy's admin routes say so.
+ *
+ * @example
+ * ```ts
+ * await hsmKey.rotate() // a new key object in the HSM becomes the primary version
+ * ```
  */
 export interface CmkLifecycle {
   /** Makes version 1 (a new key object in the HSM). Refuses when the key exists (`ERR_KEY_EXISTS`). */

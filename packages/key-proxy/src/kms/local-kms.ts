@@ -10,15 +10,14 @@
  * @module
  */
 import { createSecretKey, type KeyObject } from 'node:crypto'
-import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { ProxyError } from '../errors.ts'
 import type { Keystore } from '../keystore/keystore.ts'
 import type { LocalKeyRecord } from '../keystore/records.ts'
 import { isName, NAME_RULE } from '../names.ts'
-import type { KeyInfo, KmsBackend } from './backend.ts'
+import type { KeyInfo } from './backend.ts'
 import type { CmkCallOptions, CmkClient, CmkLifecycle, CmkStatus, CmkWrapped, WrapContext } from './cmk.ts'
-import { contextHash, kidOf, readEdekHeader } from './edek-jwe.ts'
+import { kidOf } from './edek-jwe.ts'
 import { jweHeader, openJweNode, sealJweNode } from './jwe-node.ts'
 
 /**
@@ -97,8 +96,7 @@ const versionsOf = (k: LocalKeyRecord) =>
  * `ERR_KEY_DISABLED`, `ERR_KEY_DESTROYED`, `ERR_KEY_VERSION_LIMIT`, `ERR_KMS_UNAVAILABLE` with a wrong root key,
  * `ERR_KEYSTORE_UNAVAILABLE` when the keystore cannot be written, …).
  */
-export class LocalKms implements KmsBackend {
-  readonly providerId = LOCAL_PROVIDER_ID
+export class LocalKms {
   readonly keystore: Keystore
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
@@ -273,58 +271,6 @@ export class LocalKms implements KmsBackend {
     if (this.material.size >= MAX_CACHED) this.material.clear()
     this.material.set(kid, { sealed, object })
     return object
-  }
-
-  // --- KmsBackend (the local EDEKs of every version) ---
-  async generate(tenant: string, keyName: string, context: EncryptionContext) {
-    const dek = crypto.getRandomValues(new Uint8Array(32))
-    return { dek, edek: await this.wrapFor(dek, tenant, keyName, context) }
-  }
-
-  async unwrap(tenant: string, edek: Edek, context: EncryptionContext) {
-    if (edek.providerId !== LOCAL_PROVIDER_ID) throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not from this KMS')
-    let jwe: string
-    try {
-      // ignoreBOM: a leading U+FEFF stays in the text (and fails the JWE checks); stripped, other bytes would open.
-      jwe = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(edek.ciphertext)
-    } catch {
-      throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a JWE')
-    }
-    const h = readEdekHeader(jwe)
-    if (!h || edek.keyId !== `${h.tenant}/${h.keyName}` || edek.keyVersion !== String(h.version)) {
-      throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a well-formed JWE of this KMS')
-    }
-    if (h.tenant !== tenant) throw new ProxyError('ERR_TENANT_FORBIDDEN', 'EDEK belongs to another tenant')
-    await this.usable(h.tenant, h.keyName) // the key's state is told before a context mismatch
-    const ctx = await contextHash(context)
-    if (h.ctx !== ctx) throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
-    const dek = await this.cmk(h.tenant, h.keyName).unwrap(
-      { ciphertext: edek.ciphertext, version: edek.keyVersion },
-      { tenant, purpose: 'dek', ctx },
-    )
-    return { dek, keyVersion: edek.keyVersion }
-  }
-
-  async rewrap(tenant: string, edek: Edek, context: EncryptionContext, toTenant = tenant) {
-    const { dek } = await this.unwrap(tenant, edek, context)
-    try {
-      const keyName = edek.keyId.split('/')[1]!
-      return await this.wrapFor(dek, toTenant, toTenant === tenant ? keyName : 'default', context)
-    } finally {
-      dek.fill(0)
-    }
-  }
-
-  /** An EDEK of `dek` under the primary version of the tenant's key. */
-  private async wrapFor(dek: Uint8Array, tenant: string, keyName: string, context: EncryptionContext): Promise<Edek> {
-    const ctx = await contextHash(context)
-    const { ciphertext, version } = await this.cmk(tenant, keyName).wrap(dek, { tenant, purpose: 'dek', ctx })
-    return {
-      providerId: LOCAL_PROVIDER_ID,
-      keyId: `${tenant}/${keyName}`,
-      keyVersion: version,
-      ciphertext: ciphertext as Uint8Array<ArrayBuffer>,
-    }
   }
 
   // --- lifecycle ---

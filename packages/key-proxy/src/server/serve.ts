@@ -124,6 +124,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxConnections: config.maxConnections,
   })
   const url = await server.listen()
+  const listened = new URL(url)
+  built.listening(Number(listened.port || (listened.protocol === 'https:' ? 443 : 80)))
   http = server
   if (server.tls) log.info('tls certificate', { fingerprint: server.tls.fingerprint, validTo: server.tls.validTo })
 

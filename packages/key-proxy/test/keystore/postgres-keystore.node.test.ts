@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type { Keystore, KeystoreChange } from '../../src/keystore/keystore.ts'
 import { PostgresKeystore } from '../../src/keystore/postgres-keystore.ts'
 import { LocalKms } from '../../src/kms/local-kms.ts'
+import { TenantKms } from '../../src/kms/tenant-kms.ts'
 import { type RunningPostgres, startPostgres } from '../harness/postgres.ts'
 import { codeOf } from '../proxy-process.ts'
 import { keystoreAcceptance, tenantRecord } from './acceptance.ts'
@@ -167,20 +168,25 @@ describe('PostgreSQL keystore', () => {
 test('an EDEK of a version another instance just made opens here before the change has arrived (one catch-up)', async () => {
   const url = await freshDatabase()
   const rootKey = crypto.getRandomValues(new Uint8Array(32))
-  const a = new LocalKms({ keystore: await open(url), rootKey })
+  const aStore = await open(url)
+  const a = new LocalKms({ keystore: aStore, rootKey })
+  const ta = new TenantKms({ keystore: aStore, localKms: a })
   // B hears of nothing by itself for a minute: no LISTEN (cut below, and not again within pollMs), no poll.
   const bStore = await open(url, { pollMs: 60_000, staleAfterMs: 120_000 })
   const b = new LocalKms({ keystore: bStore, rootKey })
-  await a.createKey('acme', 'default')
+  const tb = new TenantKms({ keystore: bStore, localKms: b })
+  await ta.configure(['acme'])
   await bStore.catchUp()
   expect((await b.describe('acme', 'default')).primaryVersion).toBe(1)
   await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where query ilike 'listen %'`)
   await a.rotate('acme', 'default')
   expect((await b.describe('acme', 'default')).primaryVersion).toBe(1) // not arrived: B's copy is old
-  const { dek, edek } = await a.generate('acme', 'default', { doc: '1' })
+  const { dek, edek } = await ta.generate('acme', { doc: '1' })
   expect(edek.keyVersion).toBe('2')
-  const opened = await b.unwrap('acme', edek, { doc: '1' })
+  const opened = await tb.unwrap('acme', edek, { doc: '1' })
   expect(Buffer.from(opened.dek).equals(Buffer.from(dek))).toBe(true)
+  await ta.close()
+  await tb.close()
   a.close()
   b.close()
 })
