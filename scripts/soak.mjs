@@ -32,7 +32,7 @@ await build({
   external: [/^jose(\/|$)/, /^pg(\/|$)/, /^node:/],
   logLevel: 'silent',
 })
-const { createKeyProxyClient, encrypt, decryptToString, startPostgres, startNginx } = await import(
+const { createKeyProxyClient, encrypt, decryptToString, startPostgres, startNginx, NGINX_UPSTREAM_HOST } = await import(
   `${root}dist/soak/parts.mjs`
 )
 
@@ -45,6 +45,7 @@ const settings = {
   apiKeys: [{ id: 'soak', sha256: await sha256Hex(API_KEY), tenants: ['*'] }],
   adminKeys: [{ id: 'soak-admin', sha256: await sha256Hex(ADMIN_KEY) }],
   keystore: { url: pg.url },
+  allowedHosts: [NGINX_UPSTREAM_HOST],
   maxKeyVersions: 10_000, // a rotation every 2 s: past the default cap (100) within minutes
   logLevel: 'warn', // a line per request would be most of what the soak writes
 }

@@ -68,7 +68,10 @@ export interface ProxyConfig {
   readonly pkcs11Modules: readonly string[]
   /** KMS/STS endpoint URLs an AWS key registered through the admin API may name (besides AWS's own). */
   readonly awsKmsEndpoints: readonly string[]
-  /** `Host` values requests must carry; default the loopback names of the port when bound to loopback, else any. */
+  /**
+   * `Host` values requests must carry besides the proxy's own loopback names with its port (allowedHostsFor);
+   * default none: those loopback names when bound to loopback, else any.
+   */
   readonly allowedHosts?: readonly string[]
 }
 
@@ -262,14 +265,24 @@ export function authOf(c: ProxyConfig): AuthConfig {
   return { apiKeys: c.apiKeys, adminKeys: c.adminKeys, jwt: c.jwt }
 }
 
-/** The Host values a proxy on `host:port` answers to when `allowedHosts` is not set: its loopback names, or any. */
-export function defaultAllowedHosts(host: string, port: number): readonly string[] | undefined {
+/**
+ * The Host values a proxy on `host:port` answers to: the names of `allowedHosts` (a load balancer's, a public
+ * name) and always its own loopback names with its port (no page elsewhere can make a browser send those, and
+ * a health check on the host keeps working); with no `allowedHosts`, only those loopback names when bound to
+ * loopback, else any (undefined).
+ */
+export function allowedHostsFor(
+  host: string,
+  port: number,
+  configured: readonly string[] | undefined,
+): readonly string[] | undefined {
   const loopback = host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
-  if (!loopback) return undefined
-  return [
+  const own = [
     `127.0.0.1:${port}`,
     `localhost:${port}`,
     `[::1]:${port}`,
     ...(host.startsWith('127.') && host !== '127.0.0.1' ? [`${host}:${port}`] : []),
   ]
+  if (configured) return [...configured.map((h) => h.toLowerCase()), ...own]
+  return loopback ? own : undefined
 }

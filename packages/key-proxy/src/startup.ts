@@ -7,7 +7,7 @@ import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
-import { authOf, defaultAllowedHosts, type ProxyConfig, resolveConfig } from './config.ts'
+import { allowedHostsFor, authOf, type ProxyConfig, resolveConfig } from './config.ts'
 import { ConfigError } from './errors.ts'
 import { FileKeystore } from './keystore/file-keystore.ts'
 import { PostgresKeystore, redactUrl } from './keystore/postgres-keystore.ts'
@@ -142,7 +142,7 @@ export async function startup(
     env,
   })
   await kms.configure(config.tenants)
-  let port: number | undefined
+  let hosts: readonly string[] | undefined
   const audit = openAuditFile(`${dataDir}/audit.log`)
   const app = createApp({
     kms,
@@ -159,12 +159,11 @@ export async function startup(
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
     ...hooks,
-    allowedHosts: () =>
-      config.allowedHosts ?? (port === undefined ? undefined : defaultAllowedHosts(config.host, port)),
+    allowedHosts: () => hosts ?? config.allowedHosts,
   })
-  /** The server calls this once it listens: the default allowed Host values name the port. */
-  const listening = (p: number) => {
-    port = p
+  /** The server calls this once it listens: the allowed Host values name the port. */
+  const listening = (port: number) => {
+    hosts = allowedHostsFor(config.host, port, config.allowedHosts)
   }
   const where = config.keystore
     ? `data: ${dataDir} (audit.log${config.adminKeys.length ? '' : ', admin.key'}), keystore: ${redactUrl(config.keystore.url)}`

@@ -1,5 +1,5 @@
 // The proxy answers only requests addressed to it: on loopback, by default, its own loopback names with its
-// port; elsewhere, the names of `allowedHosts`. A page on another site whose DNS name was rebound to 127.0.0.1
+// port, and the names of `allowedHosts` besides. A page on another site whose DNS name was rebound to 127.0.0.1
 // (DNS rebinding) gets ERR_HOST_NOT_ALLOWED, even for /v1/health, and no key route sees its request.
 import { request } from 'node:http'
 import { afterAll, expect, test } from 'vitest'
@@ -43,9 +43,14 @@ test('on loopback: its own loopback names and port only', async () => {
   expect(proxy.auditLines().filter((l) => String(l.action).startsWith('admin.'))).toEqual([])
 })
 
-test('allowedHosts: the configured names only', async () => {
-  const proxy = await startProxy({ tenants: ['acme'], allowedHosts: ['keys.example.test'] })
+test('allowedHosts: the configured names, and its own loopback names with its port', async () => {
+  const proxy = await startProxy({ tenants: ['acme'], allowedHosts: ['Keys.Example.test'] })
   running.push(proxy)
+  const port = new URL(proxy.url).port
   expect(await get(proxy.url, 'keys.example.test')).toEqual({ status: 200 })
-  expect(await get(proxy.url, new URL(proxy.url).host)).toEqual({ status: 403, code: 'ERR_HOST_NOT_ALLOWED' })
+  // A health check on the host itself (or a load balancer that sends the address it dialled) still gets in.
+  expect(await get(proxy.url, new URL(proxy.url).host)).toEqual({ status: 200 })
+  for (const host of [`evil.example:${port}`, 'keys.example.test:1', `127.0.0.1:${Number(port) + 1}`]) {
+    expect({ host, ...(await get(proxy.url, host)) }).toEqual({ host, status: 403, code: 'ERR_HOST_NOT_ALLOWED' })
+  }
 })

@@ -77,7 +77,7 @@ test('a proxy with a bad configuration file refuses to start and says why', () =
 })
 
 test('tenants: names (one local key) and tenants with their KMS keys; allowed hosts by default on loopback only', async () => {
-  const { defaultAllowedHosts } = await import('../src/config.ts')
+  const { allowedHostsFor } = await import('../src/config.ts')
   const c = resolveConfig(
     { tenants: ['acme', { id: 'globex', kms: [{ id: 'hsm', provider: 'pkcs11', settings: {} }], primary: 'hsm' }] },
     { ENVELOPE_ALLOWED_HOSTS: 'keys.example.test,keys.example.test:443' },
@@ -85,7 +85,9 @@ test('tenants: names (one local key) and tenants with their KMS keys; allowed ho
   expect(c.tenants).toHaveLength(2)
   expect(c.allowedHosts).toEqual(['keys.example.test', 'keys.example.test:443'])
   expect(c.leaseTtlMs).toBe(300_000)
-  expect(defaultAllowedHosts('127.0.0.1', 7777)).toEqual(['127.0.0.1:7777', 'localhost:7777', '[::1]:7777'])
-  expect(defaultAllowedHosts('127.0.0.2', 80)).toContain('127.0.0.2:80')
-  expect(defaultAllowedHosts('0.0.0.0', 7777)).toBeUndefined()
+  const own = ['127.0.0.1:7777', 'localhost:7777', '[::1]:7777']
+  expect(allowedHostsFor('127.0.0.1', 7777, undefined)).toEqual(own)
+  expect(allowedHostsFor('127.0.0.2', 80, undefined)).toContain('127.0.0.2:80')
+  expect(allowedHostsFor('0.0.0.0', 7777, undefined)).toBeUndefined()
+  expect(allowedHostsFor('0.0.0.0', 7777, ['Keys.Example.test'])).toEqual(['keys.example.test', ...own])
 })

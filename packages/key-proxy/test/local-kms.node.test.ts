@@ -55,3 +55,22 @@ test('a key past its deletion date is destroyed once at first use, however many 
   await local.destroy('acme', 'default')
   expect(keyFileWrites() - before).toBe(1)
 })
+
+test('instances starting at once on one keystore each configure the same tenant without ERR_KEY_EXISTS', async () => {
+  const keystore = FileKeystore.open({ file: join(mkdtempSync(join(tmpdir(), 'envelope-local-kms-')), 'keys.json') })
+  const rootKey = crypto.getRandomValues(new Uint8Array(32))
+  const locals = [new LocalKms({ keystore, rootKey }), new LocalKms({ keystore, rootKey })]
+  const instances = locals.map((localKms) => new TenantKms({ keystore, localKms }))
+  try {
+    await Promise.all(instances.map((kms) => kms.configure(['acme', 'beta'])))
+    for (const kms of instances) {
+      expect((await kms.describe('acme', 'default')).primaryVersion).toBe(1)
+      const { dek, edek } = await kms.generate('beta', { doc: '1' })
+      expect((await instances[0]!.unwrap('beta', edek, { doc: '1' })).dek).toEqual(dek)
+    }
+  } finally {
+    for (const kms of instances) await kms.close()
+    for (const local of locals) local.close()
+    await keystore.close()
+  }
+})

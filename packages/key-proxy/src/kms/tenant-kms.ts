@@ -563,9 +563,17 @@ export class TenantKms implements KmsBackend {
   async configure(tenants: readonly ConfiguredTenant[]): Promise<void> {
     for (const t of tenants) {
       if (typeof t === 'string') {
-        const record = await this.#keystore.get('tenant', t)
-        if (!record?.entries.some((e) => e.id === 'default')) await this.createKey(t, 'default')
-        else if (!(await this.#local.record(t, 'default'))) await this.#local.createKey(t, 'default')
+        const ensure = async () => {
+          const record = await this.#keystore.get('tenant', t)
+          if (!record?.entries.some((e) => e.id === 'default')) await this.createKey(t, 'default')
+          else if (!(await this.#local.record(t, 'default'))) await this.#local.createKey(t, 'default')
+        }
+        // Instances (or `--workers` workers) starting at once on one keystore: another may make the key between
+        // the look and the make. Then it exists, and a second look finds it (or stores only its entry).
+        await ensure().catch(async (err) => {
+          if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS')) throw err
+          await ensure()
+        })
         continue
       }
       for (const e of t.kms ?? []) {

@@ -18,6 +18,12 @@ export interface RunningNginx {
   stop(): Promise<void>
 }
 
+/**
+ * The `Host` nginx sends upstream (its upstream's name, nginx's default `$proxy_host`): instances behind it list
+ * it in `allowedHosts`, as a deployment lists the name its load balancer sends.
+ */
+export const NGINX_UPSTREAM_HOST = 'envelope-proxies'
+
 /** `upstreams`: base URLs of the instances (`http://127.0.0.1:<port>`). */
 export async function startNginx(upstreams: readonly string[]): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-nginx-'))
@@ -39,14 +45,14 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   client_max_body_size 8m;
-  upstream proxies {
+  upstream ${NGINX_UPSTREAM_HOST} {
 ${servers}
     keepalive 32;
   }
   server {
     listen 127.0.0.1:${port};
     location / {
-      proxy_pass http://proxies;
+      proxy_pass http://${NGINX_UPSTREAM_HOST};
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_connect_timeout 2s;

@@ -9,7 +9,7 @@ import { decryptToString, encrypt } from '@envelope/core'
 import { createKeyProxyClient, type KeyProxyClient } from '@envelope/fetch-client'
 import { afterEach, expect, test } from 'vitest'
 import { type Instance, startInstance } from '../harness/instance.ts'
-import { type RunningNginx, startNginx } from '../harness/nginx.ts'
+import { NGINX_UPSTREAM_HOST, type RunningNginx, startNginx } from '../harness/nginx.ts'
 import { hashKey } from '../proxy-process.ts'
 
 const API_KEY = 'lb-test-key'
@@ -27,6 +27,7 @@ afterEach(async () => {
 async function threeInstances(): Promise<Instance[]> {
   const config = {
     rootKey: ROOT_KEY,
+    allowedHosts: [NGINX_UPSTREAM_HOST],
     tenants: ['lb'],
     apiKeys: [{ id: 'lb', sha256: await hashKey(API_KEY), tenants: ['lb'] }],
   }

@@ -7,7 +7,7 @@ import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { admin, send } from '../harness/http.ts'
 import { type Instance, startInstance } from '../harness/instance.ts'
-import { type RunningNginx, startNginx } from '../harness/nginx.ts'
+import { NGINX_UPSTREAM_HOST, type RunningNginx, startNginx } from '../harness/nginx.ts'
 import { type RunningPostgres, startPostgres } from '../harness/postgres.ts'
 import { codeOf, hashKey } from '../proxy-process.ts'
 
@@ -21,6 +21,7 @@ beforeAll(async () => {
   pg = await startPostgres()
   const config = {
     rootKey: ROOT_KEY,
+    allowedHosts: [NGINX_UPSTREAM_HOST],
     tenants: ['mi', 'gone'],
     minDeletionDays: 0,
     apiKeys: [{ id: 'mi', sha256: await hashKey(API_KEY), tenants: ['*'] }],

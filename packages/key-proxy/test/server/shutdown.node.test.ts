@@ -33,7 +33,7 @@ async function requestInFlight(inst: Instance) {
   })
   socket.write(
     'POST /v1/admin/tenants/s/keys/default/schedule-deletion HTTP/1.1\r\n' +
-      `Host: 127.0.0.1\r\nAuthorization: ApiKey ${inst.adminKey}\r\nContent-Type: application/json\r\n` +
+      `Host: 127.0.0.1:${portOf(inst.url)}\r\nAuthorization: ApiKey ${inst.adminKey}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nx-request-id: in-flight\r\n\r\n`,
   )
   await continued
