@@ -569,11 +569,17 @@ export class TenantKms implements KmsBackend {
           else if (!(await this.#local.record(t, 'default'))) await this.#local.createKey(t, 'default')
         }
         // Instances (or `--workers` workers) starting at once on one keystore: another may make the key between
-        // the look and the make. Then it exists, and a second look finds it (or stores only its entry).
-        await ensure().catch(async (err) => {
-          if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS')) throw err
-          await ensure()
-        })
+        // the look and the make. Then it exists: once this copy of the keystore has caught up, a second look
+        // finds it (or stores only its entry).
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await ensure()
+            break
+          } catch (err) {
+            if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS') || attempt === 3) throw err
+            await this.#keystore.catchUp?.()
+          }
+        }
         continue
       }
       for (const e of t.kms ?? []) {

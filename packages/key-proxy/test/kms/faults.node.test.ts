@@ -25,9 +25,11 @@ beforeAll(async () => {
     maxAttempts: 3,
     retryBaseMs: 1,
   }
-  // A long leaseTtl: a lease unwrapped once serves through the outages below.
+  // A long leaseTtl: a lease unwrapped once serves through the outages below. One serving process: each
+  // `--workers` worker keeps leases of its own (docs/kms-backends.md), and the cold start below counts one's calls.
   ;({ proxy } = await startKmsProxy(
     {
+      workers: 1,
       leaseTtlMs: 600_000,
       tenants: [
         { id: 'direct', kms: [{ id: 'aws', provider: 'aws-kms', mode: 'direct', settings }] },
