@@ -62,9 +62,11 @@ test('instances starting at once on one keystore each configure the same tenant 
   const locals = [new LocalKms({ keystore, rootKey }), new LocalKms({ keystore, rootKey })]
   const instances = locals.map((localKms) => new TenantKms({ keystore, localKms }))
   try {
-    await Promise.all(instances.map((kms) => kms.configure(['acme', 'beta'])))
+    const gamma = { id: 'gamma', kms: [{ id: 'k', provider: 'local', mode: 'leased' as const }], primary: 'k' }
+    await Promise.all(instances.map((kms) => kms.configure(['acme', 'beta', gamma])))
     for (const kms of instances) {
       expect((await kms.describe('acme', 'default')).primaryVersion).toBe(1)
+      expect((await kms.describe('gamma', 'k')).primaryVersion).toBe(1)
       const { dek, edek } = await kms.generate('beta', { doc: '1' })
       expect((await instances[0]!.unwrap('beta', edek, { doc: '1' })).dek).toEqual(dek)
     }

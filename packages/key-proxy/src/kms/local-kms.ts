@@ -221,8 +221,14 @@ export class LocalKms {
     change: (k: LocalKeyRecord | undefined) => Promise<LocalKeyRecord | undefined>,
   ): Promise<KeyInfo> {
     const id = `${tenant}/${keyName}`
-    const next = await this.keystore.update('local-key', id, change)
-    this.forget(id)
+    let next: LocalKeyRecord | undefined
+    try {
+      next = await this.keystore.update('local-key', id, change)
+    } finally {
+      // Also when the change threw: it saw the keystore's record, which the cached one may not be (ERR_KEY_EXISTS
+      // for a key another instance just made).
+      this.forget(id)
+    }
     if (!next) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
     return this.info(tenant, keyName, next)
   }

@@ -562,32 +562,32 @@ export class TenantKms implements KmsBackend {
   /** Applies the configuration's tenants at start: creates what is missing; settings given there win. */
   async configure(tenants: readonly ConfiguredTenant[]): Promise<void> {
     for (const t of tenants) {
-      if (typeof t === 'string') {
-        const ensure = async () => {
-          const record = await this.#keystore.get('tenant', t)
-          if (!record?.entries.some((e) => e.id === 'default')) await this.createKey(t, 'default')
-          else if (!(await this.#local.record(t, 'default'))) await this.#local.createKey(t, 'default')
+      // Instances (or `--workers` workers) starting at once on one keystore race to make the same keys: the loser
+      // of a make (ERR_KEY_EXISTS) catches up with the keystore and looks again, finding the key made.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#configureOne(t)
+          break
+        } catch (err) {
+          if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS') || attempt === 3) throw err
+          await this.#keystore.catchUp?.()
         }
-        // Instances (or `--workers` workers) starting at once on one keystore: another may make the key between
-        // the look and the make. Then it exists: once this copy of the keystore has caught up, a second look
-        // finds it (or stores only its entry).
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await ensure()
-            break
-          } catch (err) {
-            if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS') || attempt === 3) throw err
-            await this.#keystore.catchUp?.()
-          }
-        }
-        continue
       }
-      for (const e of t.kms ?? []) {
-        await this.#store(t.id, e.id, e, { trusted: true, primary: e.id === t.primary })
-      }
-      if (t.primary && (await this.#keystore.get('tenant', t.id))?.primary !== t.primary) {
-        await this.setPrimary(t.id, t.primary)
-      }
+    }
+  }
+
+  async #configureOne(t: ConfiguredTenant): Promise<void> {
+    if (typeof t === 'string') {
+      const record = await this.#keystore.get('tenant', t)
+      if (!record?.entries.some((e) => e.id === 'default')) await this.createKey(t, 'default')
+      else if (!(await this.#local.record(t, 'default'))) await this.#local.createKey(t, 'default')
+      return
+    }
+    for (const e of t.kms ?? []) {
+      await this.#store(t.id, e.id, e, { trusted: true, primary: e.id === t.primary })
+    }
+    if (t.primary && (await this.#keystore.get('tenant', t.id))?.primary !== t.primary) {
+      await this.setPrimary(t.id, t.primary)
     }
   }
 
