@@ -149,6 +149,8 @@ writeFileSync(
   join(proxyDir, 'config.json'),
   JSON.stringify({
     port: 0,
+    // One serving process: each --workers worker holds leases of its own, and bench:proxy measures the workers.
+    workers: 0,
     dataDir: proxyDir,
     maxBodyBytes: 8 << 20,
     apiKeys: [{ id: 'bench', sha256: await sha256Hex(API_KEY), tenants: ['*'] }],
