@@ -5,7 +5,7 @@
 // runs the AWS-KMS-compatible endpoint instead (an offline AWS KMS for development: docs/kms-backends.md), with
 // the endpoint's own options after the flag.
 import { readFileSync } from 'node:fs'
-import { runAwsKmsEndpointCli, USAGE } from './aws-kms-endpoint/cli.ts'
+import { runAwsKmsEndpointMain, USAGE } from './aws-kms-endpoint/cli.ts'
 import { parseProxyCommand } from './proxy-cli.ts'
 import { main } from './server/main.ts'
 
@@ -13,22 +13,10 @@ import { main } from './server/main.ts'
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
 
 if (process.argv[2] === '--aws-kms-endpoint') {
-  const args = process.argv.slice(3)
-  if (args.includes('--help')) {
-    console.log(USAGE.replace('Usage: aws-kms-endpoint', 'Usage: envelope-proxy --aws-kms-endpoint'))
-    process.exit(0)
-  }
-  runAwsKmsEndpointCli(args)
-    .then((endpoint) => {
-      const stop = () => endpoint.close().then(() => process.exit(0))
-      process.on('SIGINT', stop)
-      process.on('SIGTERM', stop)
-    })
-    .catch((err) => {
-      console.error(`aws-kms-endpoint did not start: ${err?.message ?? err}`)
-      if (err instanceof TypeError) console.error(USAGE)
-      process.exit(err instanceof TypeError ? 2 : 1)
-    })
+  runAwsKmsEndpointMain(
+    process.argv.slice(3),
+    USAGE.replace('Usage: aws-kms-endpoint', 'Usage: envelope-proxy --aws-kms-endpoint'),
+  )
 } else {
   const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
   const command = parseProxyCommand(process.argv.slice(2), process.env, version)

@@ -126,3 +126,29 @@ export async function runAwsKmsEndpointCli(
   }
   return endpoint
 }
+
+/**
+ * The endpoint as a program: `--help` prints `usage`, bad arguments exit 2, a start failure exits 1, and SIGINT or
+ * SIGTERM close it and exit 0. Both entries run this: `envelope-proxy --aws-kms-endpoint …` and
+ * `node dist/aws-kms-endpoint/serve-node.mjs …`.
+ * @example
+ * runAwsKmsEndpointMain(process.argv.slice(2))
+ * @throws nothing: every failure is printed and ends the process
+ */
+export function runAwsKmsEndpointMain(argv: readonly string[], usage: string = USAGE): void {
+  if (argv.includes('--help')) {
+    console.log(usage)
+    process.exit(0)
+  }
+  runAwsKmsEndpointCli(argv)
+    .then((endpoint) => {
+      const stop = () => endpoint.close().then(() => process.exit(0))
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+    })
+    .catch((err) => {
+      console.error(`aws-kms-endpoint did not start: ${err?.message ?? err}`)
+      if (err instanceof TypeError) console.error(usage)
+      process.exit(err instanceof TypeError ? 2 : 1)
+    })
+}
