@@ -8,7 +8,7 @@
  *   key material it no longer holds) before the write is acknowledged. A worker that does not confirm within
  *   the bound is killed (and restarted), so a destroyed key leaves every process's memory or the process goes.
  *
- * In one process (no workers) the same interface is a promise chain: {@link localSync}.
+ * In one process (no workers) the file keystore uses its own promise chain instead (file-keystore.ts).
  * @module
  */
 import type { Worker } from 'node:cluster'
@@ -22,21 +22,6 @@ export interface InstanceSync {
   onChange(apply: () => void | Promise<void>): void
   /** True when other processes share the keystore (they write it too: re-read before each write). */
   readonly shared: boolean
-}
-
-/** One process: writes one at a time in this process; there is no one else to tell. */
-export function localSync(): InstanceSync {
-  let tail: Promise<unknown> = Promise.resolve()
-  return {
-    shared: false,
-    exclusive(write) {
-      const run = tail.then(write)
-      tail = run.catch(() => {})
-      return run
-    },
-    publish: () => Promise.resolve(),
-    onChange() {},
-  }
 }
 
 type Msg =
