@@ -4,6 +4,7 @@
 // API keys with the entry the proxy's configuration needs.
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { importKey, rekeyBulk } from './byok/admin-cli-byok.ts'
 import { isName, NAME_RULE } from './names.ts'
 
 const HELP = `usage: envelope-admin <command> <tenant> [options]
@@ -16,7 +17,15 @@ commands:
   test                a test wrap and unwrap through the key's KMS
   set-primary         new data keys with this key (the others still unwrap)
   retire | reactivate refuse / allow again every use of a key that is not the primary (after a migration)
-  create              create the tenant's key (version 1)
+  create              create the tenant's key (version 1); --origin external: with no material, for the
+                      customer's own (then import-key)
+  import-key          the customer's side of BYOK: fetches import parameters, wraps --material FILE (32 raw
+                      bytes) locally with RSA-OAEP-SHA-256, uploads it [--valid-to DATE: then it is deleted]
+  delete-imported-material  delete the key's imported material now (pending_import until imported again)
+  rotation-schedule   rotate the key every --period-days N (1 to 3650), or --period-days off
+  rekey-bulk          move stored EDEKs to the primary key: --in edeks.ndjson --out results.ndjson [--batch N]
+                      with a service API key (--api-key-file F or $ENVELOPE_API_KEY); a rerun skips what --out
+                      says is done. Each input line: {"id": "...", "edeks": [...], "context": {...}}
   describe            show the key's state and versions
   rotate              add a version and make it primary (old versions still unwrap)
   disable | enable    refuse / allow use of the key
@@ -67,6 +76,15 @@ const settingsText = flag('--settings')
 const settingsFile = flag('--settings-file')
 const mode = flag('--mode')
 const primary = bool('--primary')
+const origin = flag('--origin')
+const materialFile = flag('--material')
+const validTo = flag('--valid-to')
+const wrappingKeySpec = flag('--wrapping-key-spec')
+const periodDays = flag('--period-days')
+const inFile = flag('--in')
+const outFile = flag('--out')
+const batchFlag = flag('--batch')
+const apiKeyFile = flag('--api-key-file')
 const create = bool('--create')
 const [command, tenant] = args
 if (command === 'new-api-key' && tenant) {
@@ -95,6 +113,10 @@ const commands = [
   'schedule-deletion',
   'cancel-deletion',
   'destroy',
+  'import-key',
+  'delete-imported-material',
+  'rotation-schedule',
+  'rekey-bulk',
 ]
 if (!command || !commands.includes(command) || !tenant) {
   console.error(`envelope-admin: expected <command> <tenant>\n\n${HELP}`)
@@ -108,6 +130,11 @@ for (const [what, name] of [
     console.error(`envelope-admin: the ${what} name must be ${NAME_RULE}`)
     process.exit(2)
   }
+}
+
+if (command === 'rekey-bulk') {
+  const code = await rekeyBulk({ url, tenant, inFile, outFile, batch: batchFlag, apiKeyFile })
+  process.exit(code)
 }
 
 let adminKey = process.env.ENVELOPE_ADMIN_KEY
@@ -136,6 +163,20 @@ if (command === 'register') {
   }
   request = { provider, settings, ...(mode ? { mode } : {}), primary, create }
 }
+if (command === 'create' && origin !== undefined) {
+  if (origin !== 'external' && origin !== 'proxy') {
+    console.error('envelope-admin: --origin is external or proxy')
+    process.exit(2)
+  }
+  request = { origin }
+}
+if (command === 'rotation-schedule') {
+  if (periodDays === undefined || (periodDays !== 'off' && !/^\d{1,5}$/.test(periodDays))) {
+    console.error('envelope-admin: rotation-schedule needs --period-days N (days) or --period-days off')
+    process.exit(2)
+  }
+  request = { periodDays: periodDays === 'off' ? null : Number(periodDays) }
+}
 const tenantPath = `/v1/admin/tenants/${encodeURIComponent(tenant)}`
 const keyPath = `${tenantPath}/keys/${encodeURIComponent(key)}`
 const [method, path] =
@@ -146,6 +187,17 @@ const [method, path] =
       : command === 'register'
         ? ['PUT', keyPath]
         : ['POST', `${keyPath}/${command === 'set-primary' ? 'primary' : command}`]
+if (command === 'import-key') {
+  process.exit(
+    await importKey({
+      url: `${url}${keyPath}`,
+      adminKey,
+      materialFile,
+      validTo,
+      wrappingKeySpec,
+    }),
+  )
+}
 try {
   const res = await fetch(`${url}${path}`, {
     method,

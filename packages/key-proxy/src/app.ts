@@ -22,6 +22,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { type AuditLine, AuditLog, type AuditSink } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
+import { byokRoutes } from './byok/routes.ts'
 import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
 import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend, LifecycleAction, RegisterRequest } from './kms/backend.ts'
@@ -115,7 +116,7 @@ function errorJson(err: unknown, requestId: string) {
 
 /** The audit action of a key-use or admin route; undefined for health, readiness and unknown routes. */
 function actionOf(method: string, path: string): AuditLine['action'] | undefined {
-  const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey)$/.exec(path)
+  const m = /^\/v1\/keys\/(generate|batch-generate|unwrap|batch-unwrap|rekey|rekey-bulk)$/.exec(path)
   if (m && method === 'POST')
     return m[1]!.includes('generate') ? 'generate' : m[1]!.includes('unwrap') ? 'unwrap' : 'rekey'
   if (/^\/v1\/admin\/tenants\/[^/]+$/.test(path)) return method === 'GET' ? 'admin.describe-tenant' : undefined
@@ -123,6 +124,7 @@ function actionOf(method: string, path: string): AuditLine['action'] | undefined
   if (!admin) return undefined
   if (admin[1] === undefined)
     return method === 'GET' ? 'admin.describe' : method === 'PUT' ? 'admin.register' : undefined
+  if (method === 'GET') return admin[1] === 'import-parameters' ? 'admin.import-parameters' : undefined
   return method === 'POST' ? `admin.${admin[1]}` : undefined
 }
 
@@ -425,12 +427,11 @@ export function createApp(options: AppOptions): Hono<Vars> {
     return c.json({ epk: d.epk, tenant, results: await settle(list, (item) => unwrapOne(c, tenant, item, d, nonce)) })
   })
 
-  app.post('/v1/keys/rekey', async (c) => {
-    const body = await jsonBody(c)
-    const tenant = tenantOf(c, 'rekey', body.tenant)
-    const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, 'rekey', body.toTenant, '"toTenant"')
-    const ctx = context(body.context ?? {})
-    const chosen = ownEdek(body.edeks, tenant)
+  /** Rewraps one item's EDEK for `toTenant`'s primary key (the DEK never leaves), audited as `rekey`. */
+  async function rekeyOne(c: Context<Vars>, tenant: string, toTenant: string, item: unknown) {
+    const it = item as { edeks?: unknown; context?: unknown } | null
+    const ctx = context(it?.context ?? {})
+    const chosen = ownEdek(it?.edeks, tenant)
     const fields = {
       action: 'rekey',
       tenant,
@@ -438,17 +439,37 @@ export function createApp(options: AppOptions): Hono<Vars> {
       keyId: chosen?.edek.keyId ?? null,
       keyVersion: chosen?.edek.keyVersion ?? null,
     } as const
-    const edek = await audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
+    return audited(c, { ...fields, contextHash: await contextHash(ctx) }, async () => {
       if (!chosen) throw new ProxyError('ERR_EDEK_INVALID', 'no EDEK of this proxy’s KMSs in the request')
       return edekToJson(await kms.rewrap(tenant, chosen.edek, ctx, toTenant))
     })
-    return c.json({ tenant: toTenant, edek })
+  }
+
+  app.post('/v1/keys/rekey', async (c) => {
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, 'rekey', body.tenant)
+    const toTenant = body.toTenant === undefined ? tenant : tenantOf(c, 'rekey', body.toTenant, '"toTenant"')
+    return c.json({ tenant: toTenant, edek: await rekeyOne(c, tenant, toTenant, body) })
+  })
+
+  // Bulk rekey (a customer retiring old versions): a bounded batch of stored EDEKs moved to the primary key's
+  // current version, a result per item by its `id` (envelope-admin rekey-bulk resumes from these).
+  app.post('/v1/keys/rekey-bulk', async (c) => {
+    const body = await jsonBody(c)
+    const tenant = tenantOf(c, 'rekey', body.tenant)
+    const list = items(body)
+    const ids = list.map((item) => (item as { id?: unknown } | null)?.id)
+    if (ids.some((id) => typeof id !== 'string' || id.length === 0 || id.length > 256)) {
+      throw new ProxyError('ERR_BAD_REQUEST', 'every item needs an "id": a string of 1 to 256 characters')
+    }
+    const results = await settle(list, async (item) => ({ edek: await rekeyOne(c, tenant, tenant, item) }))
+    return c.json({ tenant, results: results.map((r, i) => ({ id: ids[i], ...r })) })
   })
 
   // --- administration (admin API keys; key-admin JWTs for their own tenant) ---
-  const lifecycle = (action: LifecycleAction) => (t: string, k: string) => kms.lifecycle(t, k, action)
-  const adminActions = new Map<string, (t: string, k: string) => Promise<unknown>>([
-    ['create', (t, k) => kms.createKey(t, k)],
+  const lifecycle = (action: LifecycleAction) => (t: string, k: string, by: string) =>
+    kms.lifecycle(t, k, action, undefined, by)
+  const adminActions = new Map<string, (t: string, k: string, by: string) => Promise<unknown>>([
     ['rotate', lifecycle('rotate')],
     ['disable', lifecycle('disable')],
     ['enable', lifecycle('enable')],
@@ -462,7 +483,11 @@ export function createApp(options: AppOptions): Hono<Vars> {
   /** What only the operator (an admin API key) does: a tenant's key administrator manages its existing keys. */
   const operatorOnly = new Set(['create', 'register', 'primary', 'retire', 'reactivate'])
 
-  async function admin(c: Context<Vars>, action: string, run: (tenant: string, key: string) => Promise<unknown>) {
+  async function admin(
+    c: Context<Vars>,
+    action: string,
+    run: (tenant: string, key: string, by: string) => Promise<unknown>,
+  ) {
     const caller = who(c)
     const tenant = c.req.param('tenant')!
     const key = c.req.param('key') ?? DEFAULT_KEY
@@ -473,7 +498,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
       if (caller.tenants !== '*' && (!caller.tenants.includes(tenant) || operatorOnly.has(action))) {
         throw new ProxyError('ERR_TENANT_FORBIDDEN', `not allowed to ${action} keys of tenant "${tenant}"`)
       }
-      return run(tenant, key)
+      return run(tenant, key, caller.id)
     })
     return c.json(info as object)
   }
@@ -514,6 +539,16 @@ export function createApp(options: AppOptions): Hono<Vars> {
     }
     return admin(c, 'register', (t, k) => kms.register(t, k, request))
   })
+  app.post('/v1/admin/tenants/:tenant/keys/:key/create', async (c) => {
+    // `{ "origin": "external" }`: a key with no material, for the customer's own (src/byok/)
+    const body = await adminBody(c)
+    if (body.origin !== undefined && body.origin !== 'external' && body.origin !== 'proxy') {
+      throw new ProxyError('ERR_BAD_REQUEST', '"origin" is "proxy" (the default) or "external"')
+    }
+    const origin = body.origin === 'external' ? 'external' : undefined
+    return admin(c, 'create', (t, k) => kms.createKey(t, k, { origin }))
+  })
+  byokRoutes(app, { admin, adminBody, kms })
   app.post('/v1/admin/tenants/:tenant/keys/:key/schedule-deletion', async (c) => {
     // Credentials were checked before this body is read; an empty body means the default waiting period.
     const body = await adminBody(c)

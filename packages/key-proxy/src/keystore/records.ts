@@ -1,5 +1,5 @@
 /**
- * What the keystore holds: records of three kinds, each a JSON value under a string key. These shapes are the
+ * What the keystore holds: records of four kinds, each a JSON value under a string key. These shapes are the
  * schema every keystore stores (the file keystore in one JSON file, a PostgreSQL keystore in a table); a later
  * version may add optional fields, never change the meaning of one.
  *
@@ -8,6 +8,7 @@
  * | `tenant`    | `<tenant>`                   | {@link TenantRecord}: the tenant's KMS entries, its primary |
  * | `local-key` | `<tenant>/<key>`             | {@link LocalKeyRecord}: a CMK of the embedded local KMS    |
  * | `lease`     | `<tenant>/<entry>/<lease>`   | {@link LeaseRecord}: a lease key, wrapped by the entry's CMK |
+ * | `lock`      | `<name>` (`rotation`)        | {@link LockRecord}: who runs a proxy-wide job, until when  |
  *
  * No record ever holds a secret in the clear: local key material is sealed under the root key, lease keys are
  * wrapped by the tenant's own CMK, and KMS settings name where secrets are (a PIN file, an environment variable),
@@ -70,6 +71,53 @@ export interface KmsEntryRecord {
   readonly epoch?: number
   /** Leased mode: the lease new DEKs use (a {@link LeaseRecord} under `<tenant>/<id>/<lease.id>`). */
   readonly lease?: { readonly id: string; readonly created: string }
+  /**
+   * Rotation on a schedule (src/rotation/): a new version every `periodDays`, counted from `since` (the last
+   * rotation, or when the schedule was set). Absent: off.
+   */
+  readonly rotation?: { readonly periodDays: number; readonly since: string }
+  /** The latest rotations, oldest first (at most {@link MAX_ROTATION_HISTORY}). */
+  readonly rotations?: readonly RotationEvent[]
+}
+
+/**
+ * One rotation of a key: when, the new primary version, and who did it (`schedule` or the caller's id).
+ *
+ * @example
+ * ```ts
+ * const last: RotationEvent = { time: '2027-12-01T00:00:00.000Z', version: '2', by: 'schedule' }
+ * ```
+ */
+export interface RotationEvent {
+  readonly time: string
+  readonly version: string
+  readonly by: string
+}
+
+/**
+ * Rotations kept in a key's history (older ones are dropped).
+ *
+ * @example
+ * ```ts
+ * const shown = (entry.rotations ?? []).slice(-MAX_ROTATION_HISTORY)
+ * ```
+ */
+export const MAX_ROTATION_HISTORY = 50
+
+/**
+ * A proxy-wide job's holder (kind `lock`): the instance that runs it (the rotation schedule) until `expires`,
+ * renewed while it lives; a dead holder's record expires and another instance takes it.
+ *
+ * @example
+ * ```ts
+ * const lock = await keystore.get('lock', 'rotation') // { holder: 'host-1:4242:…', expires: '…', term: 3 }
+ * ```
+ */
+export interface LockRecord {
+  readonly holder: string
+  readonly expires: string
+  /** Counts changes of holder. */
+  readonly term: number
 }
 
 /**
@@ -98,13 +146,46 @@ export interface TenantRecord {
  * ```
  */
 export interface LocalKeyRecord {
-  readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
+  /** `pending_import`: a key for the customer's own material (`origin: 'external'`) that holds none now. */
+  readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed' | 'pending_import'
   /** The version new wraps use. */
   readonly primary: number
   readonly deletionDate?: string
   /** Version number (as a string) → its material, `base64url(iv ‖ AES-256-GCM(root key, iv, key))` with the AAD
    * `envelope-local-kms/1 <tenant>/<key>#<version>`; `sealed` is gone once destroyed. */
   readonly versions: { readonly [version: string]: { readonly created: string; readonly sealed?: string } }
+  /** `external`: the material is the customer's own, imported (src/byok/); absent: made by the proxy. */
+  readonly origin?: 'external'
+  /**
+   * Imported material: its commitment (`base64url HMAC-SHA-256(material, "envelope byok commitment/1 <tenant>/<key>")`,
+   * kept after the material is deleted so that only the same material can return), when it was imported, and its
+   * expiry, after which it is deleted.
+   */
+  readonly imported?: { readonly commitment: string; readonly importedAt?: string; readonly validTo?: string }
+  /** The outstanding import parameters: the RSA wrapping key (its private half sealed under the root key). */
+  readonly importParams?: ImportParamsRecord
+  /** SHA-256 (base64url) of the latest import tokens used, so a reused one is told apart (at most 16). */
+  readonly usedTokens?: readonly string[]
+}
+
+/**
+ * Import parameters given out for a key (`GET …/import-parameters`): one set outstanding at a time.
+ *
+ * @example
+ * ```ts
+ * const p = (await keystore.get('local-key', 'acme/byok'))?.importParams // { spec: 'RSA_3072', expires, … }
+ * ```
+ */
+export interface ImportParamsRecord {
+  readonly id: string
+  readonly spec: 'RSA_3072' | 'RSA_4096'
+  /** base64url SHA-256 of the import token. */
+  readonly tokenHash: string
+  /** base64url DER SPKI of the wrapping public key. */
+  readonly publicKey: string
+  /** base64url(iv ‖ AES-256-GCM(root key, iv, PKCS#8 DER)) with the AAD `envelope-local-kms/1 import <tenant>/<key> <id>`. */
+  readonly privateKey: string
+  readonly expires: string
 }
 
 /**
@@ -138,6 +219,7 @@ export interface KeystoreRecords {
   readonly tenant: TenantRecord
   readonly 'local-key': LocalKeyRecord
   readonly lease: LeaseRecord
+  readonly lock: LockRecord
 }
 
 /**
@@ -158,4 +240,4 @@ export type KeystoreKind = keyof KeystoreRecords
  * for (const kind of KEYSTORE_KINDS) console.log(kind, (await keystore.list(kind)).length)
  * ```
  */
-export const KEYSTORE_KINDS: readonly KeystoreKind[] = ['tenant', 'local-key', 'lease']
+export const KEYSTORE_KINDS: readonly KeystoreKind[] = ['tenant', 'local-key', 'lease', 'lock']

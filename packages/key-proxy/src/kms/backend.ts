@@ -5,18 +5,20 @@
  * @module
  */
 import type { Edek, EncryptionContext } from '@envelope/core'
+import type { ImportParameters, ImportRequest } from '../byok/local-import.ts'
 import type { JsonValue, KmsMode } from '../keystore/records.ts'
 
 /**
  * A key's lifecycle state: `enabled` → `disabled` ⇄ `enabled`; `disabled` → `pending_deletion` → `destroyed`
- * (crypto-shredded).
+ * (crypto-shredded). A key for the customer's own material starts `pending_import` and returns to it when its
+ * material expires or is deleted (docs/kms-backends.md, "Bring your own key material").
  *
  * @example
  * ```ts
  * if ((await kms.describe('acme', DEFAULT_KEY)).state === 'pending_deletion') warnShredding()
  * ```
  */
-export type KeyState = 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
+export type KeyState = 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed' | 'pending_import'
 
 /**
  * What the local KMS tells about one of its keys (never its material).
@@ -34,6 +36,11 @@ export interface KeyInfo {
   readonly primaryVersion: number
   readonly versions: readonly number[]
   readonly deletionDate?: string
+  /** `external`: the customer's own material, imported. */
+  readonly origin?: 'external'
+  /** Imported material: when it expires (and is deleted). */
+  readonly validTo?: string
+  readonly importedAt?: string
 }
 
 /**
@@ -65,6 +72,15 @@ export interface KeyDescription {
   readonly deletionDate?: string
   /** Leased mode: the lease new DEKs use now. */
   readonly lease?: { readonly id: string; readonly created: string }
+  /** `external`: the customer's own key material, imported (`…/import`); absent: made by the KMS. */
+  readonly origin?: 'external'
+  /** Imported material: when it was imported, and when it expires (then it is deleted: `pending_import`). */
+  readonly importedAt?: string
+  readonly validTo?: string
+  /** Rotation on a schedule: every `periodDays`, the next one due at `nextRotation`. Absent: off. */
+  readonly rotation?: { readonly periodDays: number; readonly nextRotation: string }
+  /** The latest rotations, oldest first: when, the new version, by `schedule` or by whom. */
+  readonly rotations?: readonly { readonly time: string; readonly version: string; readonly by: string }[]
 }
 
 /**
@@ -140,12 +156,29 @@ export interface KmsBackend {
   ready(): Promise<void>
   // --- administration ---
   describe(tenant: string, key: string): Promise<KeyDescription>
-  createKey(tenant: string, key: string): Promise<KeyDescription>
-  lifecycle(tenant: string, key: string, action: LifecycleAction, waitingDays?: number): Promise<KeyDescription>
+  /** `origin: 'external'`: a key with no material (`pending_import`) for the customer's own. */
+  createKey(tenant: string, key: string, options?: { readonly origin?: 'external' }): Promise<KeyDescription>
+  /** `by`: who asked (the caller's id), for the rotation history. */
+  lifecycle(
+    tenant: string,
+    key: string,
+    action: LifecycleAction,
+    waitingDays?: number,
+    by?: string,
+  ): Promise<KeyDescription>
   describeTenant(tenant: string): Promise<TenantDescription>
   register(tenant: string, key: string, request: RegisterRequest): Promise<KeyDescription>
   /** A test wrap and unwrap through the entry's KMS. */
   test(tenant: string, key: string): Promise<{ ok: true; provider: string; keyRef: string }>
   setPrimary(tenant: string, key: string): Promise<KeyDescription>
   setRetired(tenant: string, key: string, retired: boolean): Promise<KeyDescription>
+  // --- bring your own key material, rotation on a schedule (src/byok/, src/rotation/) ---
+  /** A wrapping public key (RSA-OAEP-SHA-256) and an import token valid 24 h, for a key of imported material. */
+  importParameters(tenant: string, key: string, wrappingKeySpec?: unknown): Promise<ImportParameters>
+  /** Imports the customer's wrapped material with the token; optional `validTo` (then it is deleted). */
+  importMaterial(tenant: string, key: string, request: ImportRequest): Promise<KeyDescription>
+  /** Deletes the imported material now (`pending_import` until the same material is imported again). */
+  deleteImportedMaterial(tenant: string, key: string): Promise<KeyDescription>
+  /** Sets (`periodDays`) or removes (`null`) the key's rotation schedule. */
+  setRotationSchedule(tenant: string, key: string, periodDays: unknown): Promise<KeyDescription>
 }

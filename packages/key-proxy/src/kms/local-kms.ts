@@ -101,12 +101,14 @@ export class LocalKms {
   private readonly root: Promise<CryptoKey>
   private readonly minDeletionDays: number
   private readonly maxKeyVersions: number
-  private readonly now: () => Date
+  readonly now: () => Date
   private readonly records = new Map<string, Promise<LocalKeyRecord | undefined>>()
   // `tenant/key#version` → the version's key, unsealed once (with the sealed text it came from)
   private readonly material = new Map<string, { sealed: string; object: KeyObject }>()
   /** Destructions at first use under way, by `tenant/key`: one write per key, however many requests touch it. */
   private readonly destroying = new Map<string, Promise<KeyInfo>>()
+  /** Expiries of imported material under way, by `tenant/key`. */
+  private readonly expiring = new Map<string, Promise<KeyInfo>>()
   private readonly unwatch: () => void
 
   constructor(options: LocalKmsOptions) {
@@ -184,7 +186,7 @@ export class LocalKms {
 
   /** A key past its deletion date is destroyed on first touch, as a KMS would at the end of the waiting period. */
   async usable(tenant: string, keyName: string): Promise<LocalKeyRecord> {
-    let k = await this.key(tenant, keyName)
+    let k = await this.current(tenant, keyName)
     if (k.state === 'pending_deletion' && k.deletionDate && this.now() >= new Date(k.deletionDate)) {
       const id = `${tenant}/${keyName}`
       let done = this.destroying.get(id)
@@ -200,7 +202,55 @@ export class LocalKms {
       throw new ProxyError('ERR_KEY_PENDING_DELETION', `key "${tenant}/${keyName}" is scheduled for deletion`)
     }
     if (k.state === 'destroyed') throw new ProxyError('ERR_KEY_DESTROYED', `key "${tenant}/${keyName}" was destroyed`)
+    if (k.state === 'pending_import') {
+      throw new ProxyError(
+        'ERR_KEY_PENDING_IMPORT',
+        `key "${tenant}/${keyName}" holds no key material: import the customer's own (it expired or was deleted)`,
+      )
+    }
     return k
+  }
+
+  /**
+   * The key's record, with imported material past its `validTo` deleted first (once, however many requests find
+   * it): from then on the key is `pending_import`, as AWS KMS deletes expired imported material.
+   */
+  async current(tenant: string, keyName: string): Promise<LocalKeyRecord> {
+    const k = await this.key(tenant, keyName)
+    const validTo = k.imported?.validTo
+    if (!validTo || this.now() < new Date(validTo) || k.state === 'pending_import' || k.state === 'destroyed') return k
+    const id = `${tenant}/${keyName}`
+    let done = this.expiring.get(id)
+    if (!done) {
+      done = this.deleteMaterial(tenant, keyName, 'expired').finally(() => this.expiring.delete(id))
+      this.expiring.set(id, done)
+    }
+    await done
+    return this.key(tenant, keyName)
+  }
+
+  /**
+   * Deletes a key's imported material (`on-demand` or `expired`): every version's sealed material goes, the
+   * commitment stays (only the same material can return), the key becomes `pending_import`, and the keystore
+   * shreds its leftovers before this resolves.
+   */
+  async deleteMaterial(tenant: string, keyName: string, why: 'on-demand' | 'expired'): Promise<KeyInfo> {
+    const info = await this.update(tenant, keyName, async (k) => {
+      if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
+      if (k.origin !== 'external') {
+        throw new ProxyError('ERR_KEY_STATE', `key "${tenant}/${keyName}" holds material the proxy made: none imported`)
+      }
+      if (why === 'expired' && (!k.imported?.validTo || this.now() < new Date(k.imported.validTo))) return k
+      if (k.state === 'pending_import') return k
+      if (k.state === 'pending_deletion' || k.state === 'destroyed') {
+        throw new ProxyError('ERR_KEY_STATE', `key "${tenant}/${keyName}" is ${k.state}`)
+      }
+      const versions = Object.fromEntries(Object.entries(k.versions).map(([n, v]) => [n, { created: v.created }]))
+      const { validTo: _, ...imported } = k.imported ?? { commitment: '' }
+      return { ...k, state: 'pending_import', versions, imported }
+    })
+    await this.keystore.shred()
+    return info
   }
 
   private info(tenant: string, keyName: string, k: LocalKeyRecord): KeyInfo {
@@ -211,11 +261,14 @@ export class LocalKms {
       primaryVersion: k.primary,
       versions: versionsOf(k),
       ...(k.deletionDate ? { deletionDate: k.deletionDate } : {}),
+      ...(k.origin ? { origin: k.origin } : {}),
+      ...(k.imported?.importedAt && k.state !== 'pending_import' ? { importedAt: k.imported.importedAt } : {}),
+      ...(k.imported?.validTo ? { validTo: k.imported.validTo } : {}),
     }
   }
 
-  /** Read-modify-write of one key's record (atomic in the keystore). */
-  private async update(
+  /** Read-modify-write of one key's record (atomic in the keystore); src/byok/ uses it for imports. */
+  async update(
     tenant: string,
     keyName: string,
     change: (k: LocalKeyRecord | undefined) => Promise<LocalKeyRecord | undefined>,
@@ -234,9 +287,10 @@ export class LocalKms {
   }
 
   // --- material ---
-  private async seal(material: Uint8Array, kid: string): Promise<string> {
+  /** Seals bytes under the root key, bound to `label` (a version's kid; src/byok/: an import's wrapping key). */
+  async seal(material: Uint8Array, label: string): Promise<string> {
     const iv = crypto.getRandomValues(new Uint8Array(12))
-    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${kid}`)
+    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${label}`)
     const ct = await crypto.subtle.encrypt(
       { name: 'AES-GCM', iv, additionalData: aad },
       await this.root,
@@ -251,6 +305,21 @@ export class LocalKms {
   private newVersion(tenant: string, keyName: string, version: number) {
     const material = crypto.getRandomValues(new Uint8Array(32))
     return this.seal(material, kidOf(tenant, keyName, version)).finally(() => material.fill(0))
+  }
+
+  /** Opens what {@link seal} sealed with the same label; `ERR_KMS_UNAVAILABLE` when it does not open. */
+  async unseal(sealed: string, label: string): Promise<Uint8Array<ArrayBuffer>> {
+    const bytes = fromBase64url(sealed)
+    if (!bytes || bytes.length < 28) throw new ProxyError('ERR_INTERNAL', 'key file entry is damaged')
+    const aad = new TextEncoder().encode(`envelope-local-kms/1 ${label}`)
+    try {
+      const params = { name: 'AES-GCM', iv: bytes.subarray(0, 12), additionalData: aad }
+      return new Uint8Array(await crypto.subtle.decrypt(params, await this.root, bytes.subarray(12)))
+    } catch (err) {
+      throw new ProxyError('ERR_KMS_UNAVAILABLE', 'sealed data does not open under the root key (wrong root key?)', {
+        cause: err,
+      })
+    }
   }
 
   /** The key of one CMK version, unsealed once. */
@@ -281,15 +350,19 @@ export class LocalKms {
 
   // --- lifecycle ---
   async describe(tenant: string, keyName: string): Promise<KeyInfo> {
-    return this.info(tenant, keyName, await this.key(tenant, keyName))
+    return this.info(tenant, keyName, await this.current(tenant, keyName))
   }
 
-  createKey(tenant: string, keyName: string): Promise<KeyInfo> {
+  /** `origin: 'external'`: a key with no material, `pending_import`, for the customer's own (src/byok/). */
+  createKey(tenant: string, keyName: string, origin?: 'external'): Promise<KeyInfo> {
     if (!isName(tenant) || !isName(keyName)) {
       return Promise.reject(new ProxyError('ERR_BAD_REQUEST', `tenant and key names are ${NAME_RULE}`))
     }
     return this.update(tenant, keyName, async (k) => {
       if (k) throw new ProxyError('ERR_KEY_EXISTS', `tenant "${tenant}" already has key "${keyName}"`)
+      if (origin === 'external') {
+        return { state: 'pending_import', origin, primary: 1, versions: { '1': { created: this.now().toISOString() } } }
+      }
       const sealed = await this.newVersion(tenant, keyName, 1)
       return { state: 'enabled', primary: 1, versions: { '1': { created: this.now().toISOString(), sealed } } }
     })
@@ -300,6 +373,9 @@ export class LocalKms {
       if (!k) throw new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${keyName}"`)
       if (k.state !== 'enabled')
         throw new ProxyError('ERR_KEY_STATE', `only an enabled key can rotate (it is ${k.state})`)
+      if (k.origin === 'external') {
+        throw new ProxyError('ERR_KEY_STATE', 'a key of imported material does not rotate: make a new key and rekey')
+      }
       const versions = versionsOf(k)
       if (versions.length >= this.maxKeyVersions) {
         throw new ProxyError(
@@ -344,7 +420,9 @@ export class LocalKms {
       if (k.deletionDate && this.now() >= new Date(k.deletionDate))
         throw new ProxyError('ERR_KEY_STATE', 'waiting period is over')
       const { deletionDate: _, ...rest } = k
-      return { ...rest, state: 'disabled' } // as AWS KMS: a cancelled deletion leaves the key disabled
+      const noMaterial = k.origin === 'external' && !Object.values(k.versions).some((v) => v.sealed)
+      // as AWS KMS: a cancelled deletion leaves the key disabled (or pending_import, without material)
+      return { ...rest, state: noMaterial ? 'pending_import' : 'disabled' }
     })
   }
 

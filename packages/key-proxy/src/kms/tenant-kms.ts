@@ -18,10 +18,12 @@
  */
 import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
+import { type ImportParameters, type ImportRequest, LocalKeyImport } from '../byok/local-import.ts'
 import { ProxyError } from '../errors.ts'
 import type { Keystore } from '../keystore/keystore.ts'
 import type { KmsEntryRecord, KmsMode, LeaseRecord, TenantRecord } from '../keystore/records.ts'
 import { isName, NAME_RULE } from '../names.ts'
+import { checkPeriod, nextRotation, withRotation, withSchedule } from '../rotation/schedule.ts'
 import type { KeyDescription, KmsBackend, LifecycleAction, RegisterRequest, TenantDescription } from './backend.ts'
 import type { WrapContext } from './cmk.ts'
 import { contextHash, readEdekHeader } from './edek-jwe.ts'
@@ -196,6 +198,7 @@ export class TenantKms implements KmsBackend {
   readonly #making = new Map<string, Promise<CurrentLease>>()
   readonly #destroying = new Map<string, Promise<void>>()
   readonly #unwatch: () => void
+  readonly #imports: LocalKeyImport
 
   constructor(options: TenantKmsOptions) {
     this.#keystore = options.keystore
@@ -219,6 +222,7 @@ export class TenantKms implements KmsBackend {
     this.#minDeletionDays = options.minDeletionDays ?? 7
     this.#maxClients = options.maxClients ?? 1000
     this.#env = options.env ?? process.env
+    this.#imports = new LocalKeyImport(this.#local)
     this.#unwatch = this.#keystore.watch((change) => {
       if (change.kind === '*') {
         this.#tenants.clear()
@@ -342,6 +346,14 @@ export class TenantKms implements KmsBackend {
   async #usable(tenant: string, entry: KmsEntryRecord): Promise<void> {
     if (entry.retired) {
       throw new ProxyError('ERR_KEY_RETIRED', `key "${tenant}/${entry.id}" was retired: rekey its data to another key`)
+    }
+    if (entry.provider === 'local') {
+      // imported material past its validTo is deleted here (a cached record read otherwise): leases go with it
+      const k = await this.#local.current(tenant, entry.id)
+      if (k.state === 'pending_import') {
+        this.#dropLeases(tenant, entry.id)
+        await this.#local.usable(tenant, entry.id) // throws ERR_KEY_PENDING_IMPORT
+      }
     }
     if (!entry.deletion) return
     if (this.#now() >= Date.parse(entry.deletion.date)) {
@@ -621,6 +633,15 @@ export class TenantKms implements KmsBackend {
       retired: entry.retired === true,
       managedBy: provider.managedBy,
       ...(entry.mode === 'leased' && entry.lease ? { lease: entry.lease } : {}),
+      ...(entry.rotation
+        ? {
+            rotation: {
+              periodDays: entry.rotation.periodDays,
+              nextRotation: new Date(nextRotation(entry)!).toISOString(),
+            },
+          }
+        : {}),
+      ...(entry.rotations?.length ? { rotations: entry.rotations } : {}),
     }
     if (provider.name === 'local') {
       const info = await this.#local.describe(tenant, key)
@@ -629,8 +650,11 @@ export class TenantKms implements KmsBackend {
         keyRef: `local:${tenant}/${key}`,
         state: info.state,
         primaryVersion: info.primaryVersion,
-        versions: info.versions,
+        versions: info.state === 'pending_import' ? [] : info.versions,
         ...(info.deletionDate ? { deletionDate: info.deletionDate } : {}),
+        ...(info.origin ? { origin: info.origin } : {}),
+        ...(info.importedAt ? { importedAt: info.importedAt } : {}),
+        ...(info.validTo ? { validTo: info.validTo } : {}),
       }
     }
     const o = await this.#open(tenant, entry)
@@ -646,20 +670,30 @@ export class TenantKms implements KmsBackend {
     }
   }
 
-  /** The admin `create`: a new local key (and its entry), or version 1 of a proxy-managed entry's CMK. */
-  async createKey(tenant: string, key: string): Promise<KeyDescription> {
+  /**
+   * The admin `create`: a new local key (and its entry), or version 1 of a proxy-managed entry's CMK.
+   * `origin: 'external'`: a local key with no material, `pending_import`, for the customer's own ({@link importMaterial}).
+   */
+  async createKey(tenant: string, key: string, options?: { readonly origin?: 'external' }): Promise<KeyDescription> {
     if (!isName(tenant) || !isName(key))
       throw new ProxyError('ERR_BAD_REQUEST', `tenant and key names are ${NAME_RULE}`)
+    const origin = options?.origin
     const entry = (await this.#keystore.get('tenant', tenant))?.entries.find((e) => e.id === key)
+    if (origin === 'external' && entry && entry.provider !== 'local') {
+      throw new ProxyError(
+        'ERR_KEY_STATE',
+        `key "${tenant}/${key}" is a ${entry.provider} key: import into it through ${entry.provider === 'pkcs11' ? '…/import' : "the customer's own KMS"}`,
+      )
+    }
     if (!entry) {
       if (await this.#local.record(tenant, key)) {
         // a key made before its entry was stored (a crash in between): the entry is all that is missing
-      } else await this.#local.createKey(tenant, key)
+      } else await this.#local.createKey(tenant, key, origin)
       await this.#store(tenant, key, { provider: 'local' }, { trusted: true })
       return this.describe(tenant, key)
     }
     if (entry.provider === 'local') {
-      await this.#local.createKey(tenant, key)
+      await this.#local.createKey(tenant, key, origin)
       return this.describe(tenant, key)
     }
     const o = await this.#open(tenant, entry)
@@ -805,6 +839,126 @@ export class TenantKms implements KmsBackend {
     return this.describe(tenant, key)
   }
 
+  // --- bring your own key material (src/byok/) ---
+
+  /** Import parameters for a key of the customer's own material: a wrapping public key and an import token. */
+  async importParameters(tenant: string, key: string, spec?: unknown): Promise<ImportParameters> {
+    const { entry } = await this.#entry(tenant, key)
+    if (entry.provider === 'local') return this.#imports.parameters(tenant, key, spec)
+    throw await this.#noImport(tenant, entry)
+  }
+
+  /** Imports the customer's wrapped key material (with the token of {@link importParameters}). */
+  async importMaterial(tenant: string, key: string, request: ImportRequest): Promise<KeyDescription> {
+    const { entry } = await this.#entry(tenant, key)
+    if (entry.provider !== 'local') throw await this.#noImport(tenant, entry)
+    await this.#imports.importMaterial(tenant, key, request)
+    await this.#changed(tenant, key)
+    return this.describe(tenant, key)
+  }
+
+  /** Deletes a key's imported material now: the key is `pending_import` until the same material is imported. */
+  async deleteImportedMaterial(tenant: string, key: string): Promise<KeyDescription> {
+    const { entry } = await this.#entry(tenant, key)
+    if (entry.provider !== 'local') throw await this.#noImport(tenant, entry)
+    await this.#local.deleteMaterial(tenant, key, 'on-demand')
+    await this.#changed(tenant, key)
+    return this.describe(tenant, key)
+  }
+
+  async #noImport(tenant: string, entry: KmsEntryRecord): Promise<ProxyError> {
+    const provider = this.#provider(entry)
+    if (provider.managedBy === 'customer') {
+      const o = await this.#open(tenant, entry).catch(() => undefined)
+      return new ProxyError(
+        'ERR_KMS_CUSTOMER_MANAGED',
+        `the CMK of "${tenant}/${entry.id}" lives in the customer's ${entry.provider}${o ? ` (${o.keyRef})` : ''}: import key material there (AWS: GetParametersForImport, ImportKeyMaterial)`,
+      )
+    }
+    return new ProxyError(
+      'ERR_KEY_STATE',
+      `key "${tenant}/${entry.id}" (${entry.provider}) does not import key material`,
+    )
+  }
+
+  // --- rotation on a schedule (src/rotation/) ---
+
+  /** Sets (days) or removes (`null`) a key's rotation schedule; counted from now. */
+  async setRotationSchedule(tenant: string, key: string, periodDays: unknown): Promise<KeyDescription> {
+    const days = checkPeriod(periodDays)
+    const { entry } = await this.#entry(tenant, key)
+    const provider = this.#provider(entry)
+    if (provider.managedBy === 'customer' && days !== null) {
+      throw this.#customerManaged(tenant, entry, await this.#open(tenant, entry).catch(() => undefined), 'rotate')
+    }
+    if (days !== null && entry.provider === 'local' && (await this.#local.record(tenant, key))?.origin === 'external') {
+      throw new ProxyError('ERR_KEY_STATE', 'a key of imported material does not rotate: make a new key and rekey')
+    }
+    await this.#keystore.update('tenant', tenant, (t) => {
+      const i = t?.entries.findIndex((e) => e.id === key) ?? -1
+      if (!t || i < 0) throw notFound(tenant, key)
+      if (days === null && !t.entries[i]!.rotation) return t
+      const entries = [...t.entries]
+      entries[i] = withSchedule(entries[i]!, days, this.#now())
+      return { ...t, entries }
+    })
+    return this.describe(tenant, key)
+  }
+
+  /**
+   * Every key with a rotation schedule, and when its next rotation is due (ms since the epoch).
+   */
+  async scheduledKeys(): Promise<{ tenant: string; key: string; due: number }[]> {
+    const out: { tenant: string; key: string; due: number }[] = []
+    for (const [tenant, t] of await this.#keystore.list('tenant')) {
+      for (const e of t.entries) {
+        const due = nextRotation(e)
+        if (due !== undefined && !e.retired && !e.deletion) out.push({ tenant, key: e.id, due })
+      }
+    }
+    return out
+  }
+
+  /**
+   * Rotates a key whose scheduled rotation is due, once: the rotation is claimed in the tenant record first (an
+   * atomic update that moves the schedule's count), so two instances that both think they lead rotate it once.
+   * A failed rotation gives the claim back (tried again at the next check). Resolves with the new version, or
+   * undefined when nothing was due (or the key is not enabled).
+   */
+  async rotateIfDue(tenant: string, key: string): Promise<string | undefined> {
+    const { entry } = await this.#entry(tenant, key)
+    const due = nextRotation(entry)
+    if (due === undefined || this.#now() < due) return undefined
+    if ((await this.describe(tenant, key).catch(() => undefined))?.state !== 'enabled') return undefined
+    const claimed = new Date(this.#now()).toISOString()
+    let before: string | undefined
+    await this.#keystore.update('tenant', tenant, (t) => {
+      const i = t?.entries.findIndex((e) => e.id === key) ?? -1
+      const e = t?.entries[i]
+      const d = e && nextRotation(e)
+      if (!t || !e?.rotation || d === undefined || this.#now() < d) return t
+      before = e.rotation.since
+      const entries = [...t.entries]
+      entries[i] = { ...e, rotation: { ...e.rotation, since: claimed } }
+      return { ...t, entries }
+    })
+    if (before === undefined) return undefined // another instance claimed it
+    try {
+      const d = await this.lifecycle(tenant, key, 'rotate', undefined, 'schedule')
+      return String(d.primaryVersion ?? '')
+    } catch (err) {
+      await this.#keystore.update('tenant', tenant, (t) => {
+        const i = t?.entries.findIndex((e) => e.id === key) ?? -1
+        const e = t?.entries[i]
+        if (!t || e?.rotation?.since !== claimed) return t
+        const entries = [...t.entries]
+        entries[i] = { ...e, rotation: { ...e.rotation, since: before! } }
+        return { ...t, entries }
+      })
+      throw err
+    }
+  }
+
   #customerManaged(tenant: string, entry: KmsEntryRecord, o: Opened | undefined, action: string): ProxyError {
     const where = entry.provider === 'aws-kms' ? "the customer's AWS KMS" : `the customer's ${entry.provider} KMS`
     const verb =
@@ -819,15 +973,22 @@ export class TenantKms implements KmsBackend {
     )
   }
 
-  async lifecycle(tenant: string, key: string, action: LifecycleAction, waitingDays = 30): Promise<KeyDescription> {
+  async lifecycle(
+    tenant: string,
+    key: string,
+    action: LifecycleAction,
+    waitingDays = 30,
+    by = 'admin',
+  ): Promise<KeyDescription> {
     const { entry } = await this.#entry(tenant, key)
     const provider = this.#provider(entry)
     if (provider.managedBy === 'customer') {
       throw this.#customerManaged(tenant, entry, await this.#open(tenant, entry).catch(() => undefined), action)
     }
+    let rotated: string | undefined
     if (provider.name === 'local') {
       const local = this.#local
-      if (action === 'rotate') await local.rotate(tenant, key)
+      if (action === 'rotate') rotated = String((await local.rotate(tenant, key)).primaryVersion)
       else if (action === 'disable' || action === 'enable') await local.setEnabled(tenant, key, action === 'enable')
       else if (action === 'schedule-deletion') await local.scheduleDeletion(tenant, key, waitingDays)
       else if (action === 'cancel-deletion') await local.cancelDeletion(tenant, key)
@@ -835,7 +996,7 @@ export class TenantKms implements KmsBackend {
     } else {
       const o = await this.#open(tenant, entry)
       const cmk = o.lifecycle!
-      if (action === 'rotate') await cmk.rotate()
+      if (action === 'rotate') rotated = (await cmk.rotate()).primaryVersion ?? ''
       else if (action === 'disable') await cmk.setEnabled(false)
       else if (action === 'enable') {
         if (entry.deletion) throw new ProxyError('ERR_KEY_STATE', 'a key scheduled for deletion cannot be enabled')
@@ -844,18 +1005,29 @@ export class TenantKms implements KmsBackend {
       else if (action === 'cancel-deletion') await this.#cancelDeletion(tenant, entry)
       else await this.#destroy(tenant, entry, o)
     }
-    await this.#changed(tenant, key, action === 'rotate')
+    const event =
+      rotated === undefined ? undefined : { time: new Date(this.#now()).toISOString(), version: rotated, by }
+    await this.#changed(tenant, key, action === 'rotate', event)
     return this.describe(tenant, key)
   }
 
-  /** After a lifecycle action: the entry's epoch moves (other instances drop its leases), this one drops them. */
-  async #changed(tenant: string, key: string, newLease = false): Promise<void> {
+  /**
+   * After a lifecycle action: the entry's epoch moves (other instances drop its leases), this one drops them. A
+   * rotation goes into the entry's history (and restarts its schedule's count).
+   */
+  async #changed(
+    tenant: string,
+    key: string,
+    newLease = false,
+    rotation?: { time: string; version: string; by: string },
+  ): Promise<void> {
     this.#dropLeases(tenant, key)
     await this.#keystore.update('tenant', tenant, (t) => {
       const i = t?.entries.findIndex((e) => e.id === key) ?? -1
       if (!t || i < 0) return t
       const entries = [...t.entries]
-      const e: KmsEntryRecord = { ...entries[i]!, epoch: (entries[i]!.epoch ?? 0) + 1 }
+      const moved: KmsEntryRecord = { ...entries[i]!, epoch: (entries[i]!.epoch ?? 0) + 1 }
+      const e = rotation ? withRotation(moved, rotation) : moved
       if (newLease) delete (e as { lease?: unknown }).lease // new DEKs under a lease of the new version
       entries[i] = e
       return { ...t, entries }
