@@ -68,6 +68,8 @@ export interface ProxyConfig {
   readonly pkcs11Modules: readonly string[]
   /** KMS/STS endpoint URLs an AWS key registered through the admin API may name (besides AWS's own). */
   readonly awsKmsEndpoints: readonly string[]
+  /** How often the rotation schedule is checked, in ms (one instance rotates: src/rotation/); 0: never here. */
+  readonly rotationCheckMs: number
   /**
    * `Host` values requests must carry besides the proxy's own loopback names with its port (allowedHostsFor);
    * default none: those loopback names when bound to loopback, else any.
@@ -96,6 +98,7 @@ const DEFAULTS: ProxyConfig = {
   maxLeases: 10_000,
   pkcs11Modules: [],
   awsKmsEndpoints: [],
+  rotationCheckMs: 60_000,
 }
 
 function check(cond: unknown, setting: string, expected: string): asserts cond {
@@ -251,6 +254,11 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
   check(isInt(c.leaseMaxAgeMs, 1), 'leaseMaxAgeMs', 'a whole number of milliseconds, at least 1')
   check(isInt(c.leaseMaxDeks, 1, 2 ** 32), 'leaseMaxDeks', 'an integer from 1 to 4294967296')
   check(isInt(c.maxLeases, 1), 'maxLeases', 'an integer of at least 1')
+  check(
+    c.rotationCheckMs === 0 || isInt(c.rotationCheckMs, 1000, 86_400_000),
+    'rotationCheckMs',
+    'a whole number of milliseconds from 1000 to 86400000, or 0 (no rotation checks on this instance)',
+  )
   check(isStringArray(c.pkcs11Modules), 'pkcs11Modules', 'an array of library paths')
   check(isStringArray(c.awsKmsEndpoints), 'awsKmsEndpoints', 'an array of URLs')
   check(

@@ -14,6 +14,7 @@ import { PostgresKeystore, redactUrl } from './keystore/postgres-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
 import { TenantKms } from './kms/tenant-kms.ts'
 import type { ProxyMetrics } from './metrics.ts'
+import { RotationScheduler } from './rotation/scheduler.ts'
 import type { InstanceSync } from './server/instance-sync.ts'
 
 /**
@@ -144,6 +145,10 @@ export async function startup(
   await kms.configure(config.tenants)
   let hosts: readonly string[] | undefined
   const audit = openAuditFile(`${dataDir}/audit.log`)
+  // Every process checks; the one holding the keystore's rotation lock rotates (src/rotation/).
+  if (config.rotationCheckMs > 0) {
+    new RotationScheduler({ keystore, kms, localKms, audit, checkMs: config.rotationCheckMs }).start()
+  }
   const app = createApp({
     kms,
     auth: { ...authOf(config), adminKeys },
