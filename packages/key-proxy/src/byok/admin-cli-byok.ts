@@ -87,16 +87,17 @@ export async function importKey(o: {
 }
 
 /** The ids an output file says are done (`ok: true`); a torn last line (a crash mid-write) is ignored. */
-function doneIds(outFile: string): Set<string> {
+function doneIds(outFile: string): { done: Set<string>; torn: boolean } {
   const done = new Set<string>()
-  if (!existsSync(outFile)) return done
-  for (const line of readFileSync(outFile, 'utf8').split('\n')) {
+  if (!existsSync(outFile)) return { done, torn: false }
+  const text = readFileSync(outFile, 'utf8')
+  for (const line of text.split('\n')) {
     try {
       const r = JSON.parse(line)
       if (typeof r?.id === 'string') r.ok === true ? done.add(r.id) : done.delete(r.id)
     } catch {}
   }
-  return done
+  return { done, torn: text.length > 0 && !text.endsWith('\n') }
 }
 
 /** rekey-bulk: exit code 0 (every item moved), 1 (some refused, or stopped: rerun to resume), 2 (usage). */
@@ -130,8 +131,9 @@ export async function rekeyBulk(o: {
     )
     return 2
   }
-  const done = doneIds(o.outFile)
+  const { done, torn } = doneIds(o.outFile)
   const out = openSync(o.outFile, 'a')
+  if (torn) appendFileSync(out, '\n') // the torn line of a crash stays on its own, ignored
   const counts = { moved: 0, skipped: 0, refused: 0 }
   const seen = new Set<string>()
   let lineNo = 0

@@ -169,3 +169,24 @@ test('rekey-bulk: old-version EDEKs moved to the primary version in batches, res
   const rekeyLines = proxy.auditLines().filter((l) => l.action === 'rekey')
   expect(rekeyLines.filter((l) => l.outcome === 'ok')).toHaveLength(6)
 })
+
+test('rotation-schedule from the CLI and the route: shown in describe, audited, bounds typed', async () => {
+  const set = proxy.admin('rotation-schedule', 'globex', '--period-days', '365')
+  expect(set.status, set.stderr).toBe(0)
+  expect(JSON.parse(set.stdout).rotation).toMatchObject({ periodDays: 365 })
+  expect((await proxy.adminApi('POST', 'globex/keys/default/rotation-schedule', { periodDays: 0 })).code).toBe(
+    'ERR_BAD_REQUEST',
+  )
+  expect(proxy.admin('rotation-schedule', 'globex', '--period-days', 'soon').status).toBe(2)
+  expect(proxy.admin('rotate', 'globex').status).toBe(0)
+  const d = (await proxy.adminApi('GET', 'globex/keys/default')).body
+  expect(d.rotations).toEqual([expect.objectContaining({ version: '2', by: 'admin:local-admin' })])
+  const off = proxy.admin('rotation-schedule', 'globex', '--period-days', 'off')
+  expect(JSON.parse(off.stdout).rotation).toBeUndefined()
+  expect(
+    proxy
+      .auditLines()
+      .filter((l) => l.action === 'admin.rotation-schedule')
+      .map((l) => l.outcome),
+  ).toEqual(['ok', 'ERR_BAD_REQUEST', 'ok'])
+})
