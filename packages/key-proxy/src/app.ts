@@ -531,6 +531,10 @@ export function createApp(options: AppOptions): Hono<Vars> {
       ...(body.mode !== undefined ? { mode: body.mode as RegisterRequest['mode'] } : {}),
       primary: body.primary === true,
       create: body.create === true,
+      ...(body.origin === 'external' ? { origin: 'external' as const } : {}),
+    }
+    if (body.origin !== undefined && body.origin !== 'external' && body.origin !== 'proxy') {
+      throw new ProxyError('ERR_BAD_REQUEST', '"origin" is "proxy" (the default) or "external"')
     }
     for (const flag of ['primary', 'create'] as const) {
       if (body[flag] !== undefined && typeof body[flag] !== 'boolean') {

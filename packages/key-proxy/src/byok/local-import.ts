@@ -26,7 +26,7 @@ export const MAX_VALID_TO_DAYS = 365
 export const WRAPPING_KEY_SPECS = ['RSA_3072', 'RSA_4096'] as const
 /** The wrapping algorithm: RSA-OAEP with SHA-256 for the hash and MGF1 (AWS `RSAES_OAEP_SHA_256`). */
 export const WRAPPING_ALGORITHM = 'RSAES_OAEP_SHA_256'
-const USED_TOKENS_KEPT = 16
+export const USED_TOKENS_KEPT = 16
 /**
  * How long one RSA key pair serves the import parameters this process gives out (each set still gets its own
  * token, used once): RSA-4096 generation takes seconds. OpenBao keeps one wrapping key for ever.
@@ -62,7 +62,8 @@ function newPair(bits: number): Promise<Pair> {
  */
 export interface ImportParameters {
   readonly keyId: string
-  readonly wrappingAlgorithm: typeof WRAPPING_ALGORITHM
+  /** `RSAES_OAEP_SHA_256`; `RSAES_OAEP_SHA_1` for an HSM without SHA-256 OAEP (SoftHSM2 2.6). */
+  readonly wrappingAlgorithm: typeof WRAPPING_ALGORITHM | 'RSAES_OAEP_SHA_1'
   readonly wrappingKeySpec: (typeof WRAPPING_KEY_SPECS)[number]
   /** base64url DER SubjectPublicKeyInfo. */
   readonly publicKey: string
@@ -87,7 +88,8 @@ export interface ImportRequest {
   readonly validTo?: unknown
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
+/** base64url SHA-256 of a text (an import token's hash). */
+export const sha256 = (text: string) => createHash('sha256').update(text).digest('base64url')
 
 /** The commitment of key material: reveals nothing of it, tells the same material apart from another. */
 export function materialCommitment(tenant: string, keyName: string, material: Uint8Array): string {
@@ -105,7 +107,8 @@ function parseToken(token: unknown): { owner: string; id: string } | undefined {
 
 const importLabel = (tenant: string, keyName: string, id: string) => `import ${tenant}/${keyName} ${id}`
 
-function parseValidTo(value: unknown, now: Date): string | undefined {
+/** A request's `validTo`: in the future, at most {@link MAX_VALID_TO_DAYS} away; undefined: no expiry. */
+export function parseValidTo(value: unknown, now: Date): string | undefined {
   if (value === undefined || value === null) return undefined
   const t = typeof value === 'string' && value.length <= 40 ? Date.parse(value) : Number.NaN
   if (!Number.isFinite(t)) throw new ProxyError('ERR_BAD_REQUEST', '"validTo" must be an ISO date')
@@ -129,6 +132,52 @@ function checkExternal(tenant: string, keyName: string, k: LocalKeyRecord | unde
     throw new ProxyError('ERR_KEY_STATE', `key "${tenant}/${keyName}" is ${k.state}: it imports no material`)
   }
   return k
+}
+
+/**
+ * Checks an import token against what a key holds (its outstanding parameters, the tokens it used): the
+ * parameters it names, still valid.
+ * @throws {ProxyError} `ERR_IMPORT_TOKEN_INVALID`, `ERR_IMPORT_TOKEN_WRONG_KEY`, `ERR_IMPORT_TOKEN_USED`, `ERR_IMPORT_TOKEN_EXPIRED`
+ */
+export function checkImportToken<
+  P extends { readonly id: string; readonly tokenHash: string; readonly expires: string },
+>(
+  tenant: string,
+  keyName: string,
+  holder: { readonly importParams?: P; readonly usedTokens?: readonly string[] },
+  token: unknown,
+  now: Date,
+): P {
+  const parsed = parseToken(token)
+  if (!parsed) throw new ProxyError('ERR_IMPORT_TOKEN_INVALID', '"importToken" is not an import token of this proxy')
+  if (parsed.owner !== `${tenant}/${keyName}`) {
+    throw new ProxyError('ERR_IMPORT_TOKEN_WRONG_KEY', 'the import token was given for another key')
+  }
+  const hash = sha256(token as string)
+  if (holder.usedTokens?.includes(hash)) {
+    throw new ProxyError('ERR_IMPORT_TOKEN_USED', 'the import token was used already: get new import parameters')
+  }
+  const p = holder.importParams
+  if (!p || p.id !== parsed.id || p.tokenHash !== hash) {
+    throw new ProxyError('ERR_IMPORT_TOKEN_INVALID', 'the import token is not the latest one given for this key')
+  }
+  if (now >= new Date(p.expires)) {
+    throw new ProxyError('ERR_IMPORT_TOKEN_EXPIRED', `the import parameters expired at ${p.expires}`)
+  }
+  return p
+}
+
+/** A new import token for parameters `id` of a key. */
+export function newImportToken(tenant: string, keyName: string, id: string): string {
+  const secret = toBase64url(crypto.getRandomValues(new Uint8Array(32)))
+  return `${toBase64url(new TextEncoder().encode(`${tenant}/${keyName}`))}.${id}.${secret}`
+}
+
+/** A request's `encryptedKeyMaterial`, decoded. */
+export function wrappedMaterial(value: unknown): Uint8Array {
+  const wrapped = typeof value === 'string' && value.length <= 1024 ? fromBase64url(value) : undefined
+  if (!wrapped) throw new ProxyError('ERR_BAD_REQUEST', '"encryptedKeyMaterial" must be base64url')
+  return wrapped
 }
 
 /**
@@ -161,8 +210,7 @@ export class LocalKeyImport {
     checkExternal(tenant, keyName, await this.#kms.current(tenant, keyName))
     const pair = await this.#pair(spec as string)
     const id = toBase64url(crypto.getRandomValues(new Uint8Array(16)))
-    const secret = toBase64url(crypto.getRandomValues(new Uint8Array(32)))
-    const importToken = `${toBase64url(new TextEncoder().encode(`${tenant}/${keyName}`))}.${id}.${secret}`
+    const importToken = newImportToken(tenant, keyName, id)
     const sealed = await this.#kms.seal(pair.privateKey, importLabel(tenant, keyName, id))
     const params: ImportParamsRecord = {
       id,
@@ -198,25 +246,8 @@ export class LocalKeyImport {
     return pair
   }
 
-  /** Checks the token against the key's record: the parameters it names, still valid. */
   #paramsOf(tenant: string, keyName: string, k: LocalKeyRecord, token: unknown): ImportParamsRecord {
-    const parsed = parseToken(token)
-    if (!parsed) throw new ProxyError('ERR_IMPORT_TOKEN_INVALID', '"importToken" is not an import token of this proxy')
-    if (parsed.owner !== `${tenant}/${keyName}`) {
-      throw new ProxyError('ERR_IMPORT_TOKEN_WRONG_KEY', 'the import token was given for another key')
-    }
-    const hash = sha256(token as string)
-    if (k.usedTokens?.includes(hash)) {
-      throw new ProxyError('ERR_IMPORT_TOKEN_USED', 'the import token was used already: get new import parameters')
-    }
-    const p = k.importParams
-    if (!p || p.id !== parsed.id || p.tokenHash !== hash) {
-      throw new ProxyError('ERR_IMPORT_TOKEN_INVALID', 'the import token is not the latest one given for this key')
-    }
-    if (this.#kms.now() >= new Date(p.expires)) {
-      throw new ProxyError('ERR_IMPORT_TOKEN_EXPIRED', `the import parameters expired at ${p.expires}`)
-    }
-    return p
+    return checkImportToken(tenant, keyName, k, token, this.#kms.now())
   }
 
   /**
@@ -228,11 +259,7 @@ export class LocalKeyImport {
     const k = checkExternal(tenant, keyName, await this.#kms.current(tenant, keyName))
     const p = this.#paramsOf(tenant, keyName, k, request?.importToken)
     const validTo = parseValidTo(request?.validTo, now)
-    const wrapped =
-      typeof request?.encryptedKeyMaterial === 'string' && request.encryptedKeyMaterial.length <= 1024
-        ? fromBase64url(request.encryptedKeyMaterial)
-        : undefined
-    if (!wrapped) throw new ProxyError('ERR_BAD_REQUEST', '"encryptedKeyMaterial" must be base64url')
+    const wrapped = wrappedMaterial(request?.encryptedKeyMaterial)
     const der = await this.#kms.unseal(p.privateKey, importLabel(tenant, keyName, p.id))
     let material: Buffer
     try {

@@ -78,6 +78,26 @@ export interface KmsEntryRecord {
   readonly rotation?: { readonly periodDays: number; readonly since: string }
   /** The latest rotations, oldest first (at most {@link MAX_ROTATION_HISTORY}). */
   readonly rotations?: readonly RotationEvent[]
+  /**
+   * A key of the customer's own material in a KMS the proxy manages (PKCS#11: src/byok/): whether the KMS holds
+   * it now, its commitment (computed by the KMS: only the same material can return), when it was imported and
+   * when it expires, the outstanding import parameters (the wrapping key itself is in the KMS), used tokens.
+   */
+  readonly byok?: {
+    readonly state: 'pending_import' | 'imported'
+    readonly commitment?: string
+    readonly importedAt?: string
+    readonly validTo?: string
+    readonly importParams?: {
+      readonly id: string
+      readonly spec: 'RSA_3072' | 'RSA_4096'
+      readonly algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1'
+      readonly tokenHash: string
+      readonly publicKey: string
+      readonly expires: string
+    }
+    readonly usedTokens?: readonly string[]
+  }
 }
 
 /**

@@ -122,6 +122,8 @@ export interface RegisterRequest {
   readonly primary?: boolean
   /** For a proxy-managed KMS: make the CMK when it does not exist yet (PKCS#11: version 1 in the token). */
   readonly create?: boolean
+  /** `external` (PKCS#11): a key for the customer's own material, imported later; none is made. */
+  readonly origin?: 'external'
 }
 
 /**

@@ -129,3 +129,39 @@ export interface CmkLifecycle {
   /** Crypto-shredding: destroys every version's material in the KMS (`C_DestroyObject` in an HSM). */
   destroy(): Promise<CmkStatus>
 }
+
+/**
+ * Import of the customer's own key material into a CMK whose KMS the proxy manages (PKCS#11: src/byok/). The
+ * material is wrapped by the customer under an RSA public key whose private half stays in the KMS, and unwrapped
+ * there (C_UnwrapKey): it never exists in the proxy's memory.
+ *
+ * @example
+ * ```ts
+ * const { publicKey, algorithm } = await hsmKey.importWrappingKey('RSA_3072', id)
+ * const { commitment } = await hsmKey.importMaterial(id, wrapped, algorithm)
+ * ```
+ */
+export interface CmkImport {
+  /**
+   * Makes the wrapping key pair `id` in the KMS (any earlier one of this key is destroyed), and says which
+   * RSA-OAEP hash the KMS can unwrap with (`RSAES_OAEP_SHA_256`, else `RSAES_OAEP_SHA_1`).
+   */
+  importWrappingKey(
+    spec: 'RSA_3072' | 'RSA_4096',
+    id: string,
+  ): Promise<{ publicKey: Uint8Array; algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' }>
+  /**
+   * Unwraps `wrapped` with the wrapping key `id` into version 1 (sensitive, not extractable), then destroys the
+   * wrapping key. With `expected` (a key that had material): other material is refused and nothing is kept.
+   * Version 1 already there and the same material: kept as it is (a new expiry).
+   * @throws `ERR_IMPORT_UNWRAP_FAILED`, `ERR_IMPORT_MATERIAL_SIZE`, `ERR_IMPORT_MATERIAL_MISMATCH`, `ERR_IMPORT_TOKEN_INVALID` (no such wrapping key)
+   */
+  importMaterial(
+    id: string,
+    wrapped: Uint8Array,
+    algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1',
+    expected?: string,
+  ): Promise<{ commitment: string }>
+  /** Destroys every version's object (no tombstone: the same material may be imported again). */
+  deleteMaterial(): Promise<void>
+}

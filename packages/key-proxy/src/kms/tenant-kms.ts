@@ -18,7 +18,19 @@
  */
 import type { Edek, EncryptionContext } from '@envelope/core'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
-import { type ImportParameters, type ImportRequest, LocalKeyImport } from '../byok/local-import.ts'
+import {
+  checkImportToken,
+  IMPORT_TOKEN_TTL_MS,
+  type ImportParameters,
+  type ImportRequest,
+  LocalKeyImport,
+  newImportToken,
+  parseValidTo,
+  sha256,
+  USED_TOKENS_KEPT,
+  WRAPPING_KEY_SPECS,
+  wrappedMaterial,
+} from '../byok/local-import.ts'
 import { ProxyError } from '../errors.ts'
 import type { Keystore } from '../keystore/keystore.ts'
 import type { KmsEntryRecord, KmsMode, LeaseRecord, TenantRecord } from '../keystore/records.ts'
@@ -355,6 +367,7 @@ export class TenantKms implements KmsBackend {
         await this.#local.usable(tenant, entry.id) // throws ERR_KEY_PENDING_IMPORT
       }
     }
+    if (entry.byok) await this.#byokUsable(tenant, entry)
     if (!entry.deletion) return
     if (this.#now() >= Date.parse(entry.deletion.date)) {
       await this.#destroyOnce(tenant, entry.id)
@@ -658,6 +671,19 @@ export class TenantKms implements KmsBackend {
       }
     }
     const o = await this.#open(tenant, entry)
+    if (entry.byok) {
+      await this.#byokUsable(tenant, entry).catch(() => {}) // material past its validTo is deleted first
+      const b = (await this.#entry(tenant, key)).entry.byok!
+      const imported = {
+        origin: 'external' as const,
+        ...(b.state === 'imported' && b.importedAt ? { importedAt: b.importedAt } : {}),
+        ...(b.validTo ? { validTo: b.validTo } : {}),
+      }
+      if (b.state === 'pending_import' && !entry.deletion) {
+        return { ...base, keyRef: o.keyRef, state: 'pending_import', versions: [], ...imported }
+      }
+      Object.assign(base, imported)
+    }
     const s = await this.#call(o, 'describe', () => o.client.describe())
     const pending = entry.deletion && s.state !== 'destroyed'
     return {
@@ -745,7 +771,15 @@ export class TenantKms implements KmsBackend {
     ) {
       await this.#local.createKey(tenant, key)
     }
-    if (!how.trusted) await this.#tryOut(tenant, key, provider, settings, request.create === true)
+    const external = request.origin === 'external'
+    if (external && (provider.name === 'local' || request.create)) {
+      throw new ProxyError(
+        'ERR_BAD_REQUEST',
+        '"origin": "external" registers a PKCS#11 key without "create" (local keys: …/create)',
+      )
+    }
+    if (external) await this.#tryEmpty(tenant, key, provider, settings)
+    else if (!how.trusted) await this.#tryOut(tenant, key, provider, settings, request.create === true)
     let changed = false
     await this.#keystore.update('tenant', tenant, (t) => {
       const before = t?.entries.find((e) => e.id === key)
@@ -758,6 +792,7 @@ export class TenantKms implements KmsBackend {
         mode,
         settings,
         ...(before ? { epoch: (before.epoch ?? 0) + 1 } : {}),
+        ...(external && !before?.byok ? { byok: { state: 'pending_import' as const } } : {}),
       }
       if (before && !sameSettings) delete (next as { lease?: unknown }).lease // the lease was the old CMK's
       changed = true
@@ -782,6 +817,22 @@ export class TenantKms implements KmsBackend {
         })
       }
       await this.#testWrap(tenant, o)
+    } finally {
+      await o.client.close()
+    }
+  }
+
+  /** A key for imported material: the KMS must be reachable, import keys, and hold no key of that name yet. */
+  async #tryEmpty(tenant: string, key: string, provider: KmsProvider, settings: KmsSettings) {
+    const o = await provider.open(settings, { tenant, entry: key, localKms: this.#local, env: this.#env })
+    try {
+      if (!o.import) throw new ProxyError('ERR_BAD_REQUEST', `${provider.name} keys do not import key material`)
+      const status = await o.client.describe().catch((err) => {
+        if (err instanceof ProxyError && err.code === 'ERR_KEY_NOT_FOUND') return undefined
+        throw err
+      })
+      if (status)
+        throw new ProxyError('ERR_KEY_EXISTS', `the KMS holds a key for "${tenant}/${key}" already (${o.keyRef})`)
     } finally {
       await o.client.close()
     }
@@ -842,17 +893,58 @@ export class TenantKms implements KmsBackend {
   // --- bring your own key material (src/byok/) ---
 
   /** Import parameters for a key of the customer's own material: a wrapping public key and an import token. */
-  async importParameters(tenant: string, key: string, spec?: unknown): Promise<ImportParameters> {
+  async importParameters(tenant: string, key: string, spec: unknown = 'RSA_3072'): Promise<ImportParameters> {
     const { entry } = await this.#entry(tenant, key)
     if (entry.provider === 'local') return this.#imports.parameters(tenant, key, spec)
-    throw await this.#noImport(tenant, entry)
+    const o = await this.#hsmImport(tenant, entry)
+    if (!WRAPPING_KEY_SPECS.includes(spec as 'RSA_3072')) {
+      throw new ProxyError('ERR_BAD_REQUEST', `"wrappingKeySpec" must be ${WRAPPING_KEY_SPECS.join(' or ')}`)
+    }
+    const id = toBase64url(crypto.getRandomValues(new Uint8Array(16)))
+    const importToken = newImportToken(tenant, key, id)
+    const made = await o.import!.importWrappingKey(spec as 'RSA_3072', id)
+    const params = {
+      id,
+      spec: spec as 'RSA_3072',
+      algorithm: made.algorithm,
+      tokenHash: sha256(importToken),
+      publicKey: toBase64url(made.publicKey),
+      expires: new Date(this.#now() + IMPORT_TOKEN_TTL_MS).toISOString(),
+    }
+    await this.#updateByok(tenant, key, (b) => ({ ...b, importParams: params }))
+    return {
+      keyId: `${tenant}/${key}`,
+      wrappingAlgorithm: params.algorithm,
+      wrappingKeySpec: params.spec,
+      publicKey: params.publicKey,
+      importToken,
+      parametersValidTo: params.expires,
+    }
   }
 
   /** Imports the customer's wrapped key material (with the token of {@link importParameters}). */
   async importMaterial(tenant: string, key: string, request: ImportRequest): Promise<KeyDescription> {
     const { entry } = await this.#entry(tenant, key)
-    if (entry.provider !== 'local') throw await this.#noImport(tenant, entry)
-    await this.#imports.importMaterial(tenant, key, request)
+    if (entry.provider === 'local') {
+      await this.#imports.importMaterial(tenant, key, request)
+    } else {
+      const o = await this.#hsmImport(tenant, entry)
+      const now = new Date(this.#now())
+      const b = entry.byok!
+      const p = checkImportToken(tenant, key, b, request?.importToken, now)
+      const validTo = parseValidTo(request?.validTo, now)
+      const wrapped = wrappedMaterial(request?.encryptedKeyMaterial)
+      const { commitment } = await o.import!.importMaterial(p.id, wrapped, p.algorithm, b.commitment)
+      const hash = sha256(request.importToken as string)
+      await this.#updateByok(tenant, key, ({ importParams: _, ...rest }) => ({
+        ...rest,
+        state: 'imported',
+        commitment,
+        importedAt: now.toISOString(),
+        ...(validTo ? { validTo } : { validTo: undefined }),
+        usedTokens: [...(rest.usedTokens ?? []), hash].slice(-USED_TOKENS_KEPT),
+      }))
+    }
     await this.#changed(tenant, key)
     return this.describe(tenant, key)
   }
@@ -860,10 +952,81 @@ export class TenantKms implements KmsBackend {
   /** Deletes a key's imported material now: the key is `pending_import` until the same material is imported. */
   async deleteImportedMaterial(tenant: string, key: string): Promise<KeyDescription> {
     const { entry } = await this.#entry(tenant, key)
-    if (entry.provider !== 'local') throw await this.#noImport(tenant, entry)
-    await this.#local.deleteMaterial(tenant, key, 'on-demand')
+    if (entry.provider === 'local') await this.#local.deleteMaterial(tenant, key, 'on-demand')
+    else await this.#deleteHsmMaterial(tenant, entry)
     await this.#changed(tenant, key)
     return this.describe(tenant, key)
+  }
+
+  /** An entry of a KMS that imports (PKCS#11) registered for imported material; opened. */
+  async #hsmImport(tenant: string, entry: KmsEntryRecord): Promise<Opened> {
+    const o = await this.#open(tenant, entry)
+    if (!o.import) throw await this.#noImport(tenant, entry)
+    if (!entry.byok) {
+      throw new ProxyError(
+        'ERR_KEY_STATE',
+        `key "${tenant}/${entry.id}" holds material the KMS made: register a key with "origin": "external" to import`,
+      )
+    }
+    if (entry.deletion) throw new ProxyError('ERR_KEY_STATE', `key "${tenant}/${entry.id}" is scheduled for deletion`)
+    return o
+  }
+
+  async #deleteHsmMaterial(tenant: string, entry: KmsEntryRecord): Promise<void> {
+    const o = await this.#hsmImport(tenant, entry)
+    await o.import!.deleteMaterial()
+    await this.#updateByok(tenant, entry.id, (b) => ({ ...b, state: 'pending_import', validTo: undefined }))
+    this.#dropLeases(tenant, entry.id)
+  }
+
+  /** Refuses an HSM key of imported material that holds none; deletes material past its validTo (once). */
+  async #byokUsable(tenant: string, entry: KmsEntryRecord): Promise<void> {
+    const b = entry.byok!
+    if (b.state === 'imported' && b.validTo && this.#now() >= Date.parse(b.validTo)) {
+      const id = `${tenant}/${entry.id}`
+      let done = this.#destroying.get(`expire:${id}`)
+      if (!done) {
+        done = this.#deleteHsmMaterial(tenant, entry).then(() => this.#changed(tenant, entry.id))
+        done = done.finally(() => this.#destroying.delete(`expire:${id}`))
+        this.#destroying.set(`expire:${id}`, done)
+      }
+      await done
+    } else if (b.state === 'imported') return
+    this.#dropLeases(tenant, entry.id)
+    throw new ProxyError(
+      'ERR_KEY_PENDING_IMPORT',
+      `key "${tenant}/${entry.id}" holds no key material: import the customer's own (it expired or was deleted)`,
+    )
+  }
+
+  async #updateByok(
+    tenant: string,
+    key: string,
+    change: (b: NonNullable<KmsEntryRecord['byok']>) => NonNullable<KmsEntryRecord['byok']>,
+  ): Promise<void> {
+    await this.#keystore.update('tenant', tenant, (t) => {
+      const i = t?.entries.findIndex((e) => e.id === key) ?? -1
+      if (!t || i < 0 || !t.entries[i]!.byok) throw notFound(tenant, key)
+      const entries = [...t.entries]
+      const next = change(t.entries[i]!.byok!)
+      const clean = Object.fromEntries(Object.entries(next).filter(([, v]) => v !== undefined)) as typeof next
+      entries[i] = { ...entries[i]!, byok: clean }
+      return { ...t, entries }
+    })
+  }
+
+  /** Expired imported material of HSM keys (the rotation holder's sweep): deleted; the keys' ids. */
+  async expireImportedMaterial(): Promise<string[]> {
+    const out: string[] = []
+    for (const [tenant, t] of await this.#keystore.list('tenant')) {
+      for (const e of t.entries) {
+        const v = e.byok?.validTo
+        if (e.byok?.state !== 'imported' || !v || this.#now() < Date.parse(v)) continue
+        await this.#byokUsable(tenant, e).catch(() => {})
+        out.push(`${tenant}/${e.id}`)
+      }
+    }
+    return out
   }
 
   async #noImport(tenant: string, entry: KmsEntryRecord): Promise<ProxyError> {
@@ -891,7 +1054,8 @@ export class TenantKms implements KmsBackend {
     if (provider.managedBy === 'customer' && days !== null) {
       throw this.#customerManaged(tenant, entry, await this.#open(tenant, entry).catch(() => undefined), 'rotate')
     }
-    if (days !== null && entry.provider === 'local' && (await this.#local.record(tenant, key))?.origin === 'external') {
+    const external = entry.byok || (entry.provider === 'local' && (await this.#local.record(tenant, key))?.origin)
+    if (days !== null && external) {
       throw new ProxyError('ERR_KEY_STATE', 'a key of imported material does not rotate: make a new key and rekey')
     }
     await this.#keystore.update('tenant', tenant, (t) => {
@@ -984,6 +1148,9 @@ export class TenantKms implements KmsBackend {
     const provider = this.#provider(entry)
     if (provider.managedBy === 'customer') {
       throw this.#customerManaged(tenant, entry, await this.#open(tenant, entry).catch(() => undefined), action)
+    }
+    if (entry.byok && action === 'rotate') {
+      throw new ProxyError('ERR_KEY_STATE', 'a key of imported material does not rotate: make a new key and rekey')
     }
     let rotated: string | undefined
     if (provider.name === 'local') {

@@ -28,7 +28,7 @@ export const ROTATION_LOCK = 'rotation'
  */
 export interface RotationSchedulerOptions {
   readonly keystore: Keystore
-  readonly kms: Pick<TenantKms, 'scheduledKeys' | 'rotateIfDue'>
+  readonly kms: Pick<TenantKms, 'scheduledKeys' | 'rotateIfDue' | 'expireImportedMaterial'>
   readonly localKms: LocalKms
   /** Where scheduled rotations and expiries are audited (the proxy's audit log). */
   readonly audit?: AuditSink
@@ -168,6 +168,13 @@ export class RotationScheduler {
         const tenant = id.slice(0, slash)
         await this.#local.current(tenant, id.slice(slash + 1))
         expired.push(id)
+        this.#line({ action: 'admin.material-expired', tenant, keyId: id, keyVersion: null, outcome: 'ok' })
+      }
+    } catch {}
+    try {
+      for (const id of await this.#kms.expireImportedMaterial()) {
+        expired.push(id)
+        const tenant = id.slice(0, id.indexOf('/'))
         this.#line({ action: 'admin.material-expired', tenant, keyId: id, keyVersion: null, outcome: 'ok' })
       }
     } catch {}

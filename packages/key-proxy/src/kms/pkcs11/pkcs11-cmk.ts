@@ -5,9 +5,9 @@
  * source of truth, and what its admin does there (clear CKA_DECRYPT, destroy an object) applies at once.
  * @module
  */
-import { randomBytes } from 'node:crypto'
+import { createPublicKey, randomBytes } from 'node:crypto'
 import { ConfigError, ProxyError } from '../../errors.ts'
-import type { CmkCallOptions, CmkClient, CmkLifecycle, CmkStatus, CmkWrapped, WrapContext } from '../cmk.ts'
+import type { CmkCallOptions, CmkClient, CmkImport, CmkLifecycle, CmkStatus, CmkWrapped, WrapContext } from '../cmk.ts'
 import { CKR, call, callAsync, ckrOf, classify, DECRYPT_REFUSED } from './errors.ts'
 import {
   isKeyName,
@@ -70,7 +70,7 @@ interface KeyView {
  * ERR_KMS_TIMEOUT (signal aborted), ERR_KMS_UNAVAILABLE (library, token or session lost after one reconnect;
  * anything else). `open` also throws ConfigError for bad options.
  */
-export class Pkcs11Cmk implements CmkClient, CmkLifecycle {
+export class Pkcs11Cmk implements CmkClient, CmkLifecycle, CmkImport {
   /** Loads the library, finds the token and logs in; the key need not exist yet ({@link create} makes it). */
   static async open(options: Pkcs11CmkOptions): Promise<Pkcs11Cmk> {
     if (!isKeyName(options.key)) {
@@ -240,6 +240,251 @@ export class Pkcs11Cmk implements CmkClient, CmkLifecycle {
     })
   }
 
+  // --- the customer's own key material (src/byok/) ---
+
+  importWrappingKey(
+    spec: 'RSA_3072' | 'RSA_4096',
+    id: string,
+  ): Promise<{ publicKey: Uint8Array; algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' }> {
+    const p11 = this.#p11
+    return this.#serial(() =>
+      this.#use(async (session) => {
+        for (const h of this.#find(session, [{ type: p11.CKA_LABEL, value: importLabel(this.#key) }])) {
+          call('C_DestroyObject', () => this.#api.C_DestroyObject(session, h))
+        }
+        const { publicKey, privateKey } = call('C_GenerateKeyPair', () =>
+          this.#api.C_GenerateKeyPair(
+            session,
+            { mechanism: p11.CKM_RSA_PKCS_KEY_PAIR_GEN },
+            [
+              { type: p11.CKA_TOKEN, value: false },
+              { type: p11.CKA_MODULUS_BITS, value: spec === 'RSA_4096' ? 4096 : 3072 },
+              { type: p11.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+              { type: p11.CKA_ENCRYPT, value: true },
+            ],
+            [
+              { type: p11.CKA_TOKEN, value: true },
+              { type: p11.CKA_PRIVATE, value: true },
+              { type: p11.CKA_SENSITIVE, value: true },
+              { type: p11.CKA_EXTRACTABLE, value: false },
+              { type: p11.CKA_UNWRAP, value: true },
+              { type: p11.CKA_DECRYPT, value: false },
+              { type: p11.CKA_SIGN, value: false },
+              { type: p11.CKA_LABEL, value: importLabel(this.#key) },
+              { type: p11.CKA_ID, value: Buffer.from(`${importLabel(this.#key)}/${id}`, 'utf8') },
+            ],
+          ),
+        )
+        try {
+          const [n, e] = call('C_GetAttributeValue', () =>
+            this.#api.C_GetAttributeValue(session, publicKey, [
+              { type: p11.CKA_MODULUS },
+              { type: p11.CKA_PUBLIC_EXPONENT },
+            ]),
+          )
+          const jwk = { kty: 'RSA', n: n!.value.toString('base64url'), e: e!.value.toString('base64url') }
+          const spki = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'der' })
+          // SHA-256 where the HSM has it (SoftHSM2 2.6 takes SHA-1 only): asked of the public key, which shares
+          // the mechanism's parameter check with the unwrap
+          let algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' = 'RSAES_OAEP_SHA_256'
+          try {
+            this.#api.C_EncryptInit(session, this.#oaep('RSAES_OAEP_SHA_256'), publicKey)
+            this.#api.C_Encrypt(session, Buffer.alloc(32), Buffer.alloc(1024))
+          } catch (err) {
+            const rv = ckrOf(err)
+            if (rv !== CKR.ARGUMENTS_BAD && rv !== CKR.MECHANISM_PARAM_INVALID && rv !== CKR.MECHANISM_INVALID)
+              throw err
+            algorithm = 'RSAES_OAEP_SHA_1'
+          }
+          if (algorithm === 'RSAES_OAEP_SHA_1') {
+            call('C_EncryptInit', () => this.#api.C_EncryptInit(session, this.#oaep(algorithm), publicKey))
+            call('C_Encrypt', () => this.#api.C_Encrypt(session, Buffer.alloc(32), Buffer.alloc(1024)))
+          }
+          return { publicKey: new Uint8Array(spki), algorithm }
+        } catch (err) {
+          try {
+            this.#api.C_DestroyObject(session, privateKey)
+          } catch {}
+          throw err
+        } finally {
+          try {
+            this.#api.C_DestroyObject(session, publicKey)
+          } catch {}
+        }
+      }),
+    )
+  }
+
+  importMaterial(
+    id: string,
+    wrapped: Uint8Array,
+    algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1',
+    expected?: string,
+  ): Promise<{ commitment: string }> {
+    const p11 = this.#p11
+    return this.#administerRaw(async (session, view) => {
+      if (view.destroyed) throw this.#destroyed()
+      const [unwrapping] = this.#find(session, [
+        { type: p11.CKA_CLASS, value: p11.CKO_PRIVATE_KEY },
+        { type: p11.CKA_ID, value: Buffer.from(`${importLabel(this.#key)}/${id}`, 'utf8') },
+      ])
+      if (!unwrapping) {
+        throw new ProxyError(
+          'ERR_IMPORT_TOKEN_INVALID',
+          'the wrapping key of these import parameters is gone from the HSM',
+        )
+      }
+      const existing = view.versions.get(1)
+      const unwrap = (template: { type: number; value: number | boolean | string | Buffer }[]) => {
+        try {
+          return call('C_UnwrapKey', () =>
+            this.#api.C_UnwrapKey(session, this.#oaep(algorithm), unwrapping, Buffer.from(wrapped), template),
+          )
+        } catch (err) {
+          const rv = ckrOf(err)
+          if (
+            rv === CKR.KEY_SIZE_RANGE ||
+            rv === CKR.ATTRIBUTE_VALUE_INVALID ||
+            rv === 0xd1 /* TEMPLATE_INCONSISTENT */
+          ) {
+            throw new ProxyError('ERR_IMPORT_MATERIAL_SIZE', 'key material must be 32 bytes (AES-256)')
+          }
+          if (classify(err) === 'fatal') {
+            throw new ProxyError(
+              'ERR_IMPORT_UNWRAP_FAILED',
+              `the material does not unwrap: wrap it with ${algorithm} under this key's latest wrapping public key`,
+            )
+          }
+          throw err
+        }
+      }
+      // First a session object, to check it: its size (the HSM may not report CKA_VALUE_LEN of an unwrapped key,
+      // as SoftHSM2 2.6: then from an AES key wrap of it under a session key, destroyed at once) and commitment.
+      const probe = unwrap([
+        { type: p11.CKA_CLASS, value: p11.CKO_SECRET_KEY },
+        { type: p11.CKA_KEY_TYPE, value: p11.CKK_AES },
+        { type: p11.CKA_TOKEN, value: false },
+        { type: p11.CKA_SENSITIVE, value: true },
+        { type: p11.CKA_EXTRACTABLE, value: true },
+        { type: p11.CKA_ENCRYPT, value: true },
+        { type: p11.CKA_LABEL, value: `${importLabel(this.#key)}/check` },
+      ])
+      try {
+        const size = this.#sizeOf(session, probe)
+        if (size !== KEY_BYTES) {
+          throw new ProxyError(
+            'ERR_IMPORT_MATERIAL_SIZE',
+            `key material must be 32 bytes (AES-256)${size ? `, not ${size}` : ''}`,
+          )
+        }
+        const commitment = await this.#commitment(session, probe)
+        if (expected !== undefined && commitment !== expected) {
+          throw new ProxyError(
+            'ERR_IMPORT_MATERIAL_MISMATCH',
+            `key ${this.#key} had other key material: only the same material can be imported again`,
+          )
+        }
+        if (existing && commitment !== (await this.#commitment(session, existing))) {
+          throw new ProxyError('ERR_IMPORT_MATERIAL_MISMATCH', `key ${this.#key} holds other key material`)
+        }
+        if (!existing) {
+          unwrap(versionTemplate(p11, this.#key, 1).filter((a) => a.type !== p11.CKA_VALUE_LEN))
+        }
+        call('C_DestroyObject', () => this.#api.C_DestroyObject(session, unwrapping)) // used once
+        return { commitment }
+      } finally {
+        try {
+          this.#api.C_DestroyObject(session, probe)
+        } catch {}
+      }
+    })
+  }
+
+  /** The size in bytes of a secret key: CKA_VALUE_LEN, or the length of its AES key wrap (RFC 3394) minus 8. */
+  #sizeOf(session: Handle, handle: Handle): number | undefined {
+    const p11 = this.#p11
+    try {
+      const [len] = this.#api.C_GetAttributeValue(session, handle, [{ type: p11.CKA_VALUE_LEN }])
+      const n = readUlong(len!.value)
+      if (n > 0) return n
+    } catch {}
+    const kek = call('C_GenerateKey', () =>
+      this.#api.C_GenerateKey(session, { mechanism: p11.CKM_AES_KEY_GEN }, [
+        { type: p11.CKA_CLASS, value: p11.CKO_SECRET_KEY },
+        { type: p11.CKA_KEY_TYPE, value: p11.CKK_AES },
+        { type: p11.CKA_VALUE_LEN, value: 32 },
+        { type: p11.CKA_TOKEN, value: false },
+        { type: p11.CKA_SENSITIVE, value: true },
+        { type: p11.CKA_EXTRACTABLE, value: false },
+        { type: p11.CKA_WRAP, value: true },
+      ]),
+    )
+    try {
+      const out = this.#api.C_WrapKey(session, { mechanism: p11.CKM_AES_KEY_WRAP }, kek, handle, Buffer.alloc(128))
+      return out.length - 8
+    } catch {
+      return undefined // not a multiple of 8 bytes: not an AES-256 key either
+    } finally {
+      try {
+        this.#api.C_DestroyObject(session, kek)
+      } catch {}
+    }
+  }
+
+  async deleteMaterial(): Promise<void> {
+    await this.#administerRaw(async (session, view) => {
+      if (view.destroyed) throw this.#destroyed()
+      for (const handle of view.versions.values()) {
+        call('C_DestroyObject', () => this.#api.C_DestroyObject(session, handle))
+      }
+    })
+  }
+
+  /**
+   * A commitment of the material in `handle`, computed by the HSM: AES-GCM of 32 zero bytes under a fixed zero IV
+   * and a fixed AAD (always the same message, so the fixed IV reveals nothing more; wraps use random IVs).
+   */
+  async #commitment(session: Handle, handle: Handle): Promise<string> {
+    const aad = Buffer.from(`envelope byok commitment/1 ${this.#key}`, 'utf8')
+    call('C_EncryptInit', () => this.#api.C_EncryptInit(session, this.#gcm(Buffer.alloc(IV_BYTES), aad), handle))
+    const out = await callAsync('C_Encrypt', () =>
+      this.#api.C_EncryptAsync(session, Buffer.alloc(KEY_BYTES), Buffer.alloc(KEY_BYTES + TAG_BYTES)),
+    )
+    return Buffer.from(out).toString('base64url')
+  }
+
+  #oaep(algorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1') {
+    const p11 = this.#p11
+    const sha256 = algorithm === 'RSAES_OAEP_SHA_256'
+    return {
+      mechanism: p11.CKM_RSA_PKCS_OAEP,
+      parameter: {
+        type: p11.CK_PARAMS_RSA_OAEP,
+        hashAlg: sha256 ? p11.CKM_SHA256 : p11.CKM_SHA_1,
+        mgf: sha256 ? p11.CKG_MGF1_SHA256 : p11.CKG_MGF1_SHA1,
+        source: 1, // CKZ_DATA_SPECIFIED, no label
+      },
+    } as never
+  }
+
+  /** Like #administer, answering what `change` returns (not the status). */
+  #administerRaw<T>(change: (session: Handle, view: KeyView) => Promise<T>): Promise<T> {
+    return this.#serial(async () => {
+      try {
+        return await this.#use(async (session) => change(session, await this.#read(session, true)))
+      } finally {
+        this.#view = undefined
+      }
+    })
+  }
+
+  /** One lifecycle change at a time. */
+  #serial<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#lifecycle.then(run)
+    this.#lifecycle = next.catch(() => undefined)
+    return next
+  }
+
   /** Waits for the calls under way, then releases the token (its sessions when no other key uses it). */
   async close(): Promise<void> {
     if (this.#closed) return
@@ -310,7 +555,8 @@ export class Pkcs11Cmk implements CmkClient, CmkLifecycle {
       // never wrap under a key that can leave the HSM or is not AES-256, whoever made it
       if (
         readUlong(keyType!.value) !== p11.CKK_AES ||
-        readUlong(len!.value) !== KEY_BYTES ||
+        // 0: not reported (SoftHSM2 2.6 for an unwrapped key: the import checked its size)
+        (readUlong(len!.value) !== KEY_BYTES && readUlong(len!.value) !== 0) ||
         !readBool(sensitive!.value) ||
         readBool(extractable!.value)
       ) {
@@ -412,6 +658,9 @@ export class Pkcs11Cmk implements CmkClient, CmkLifecycle {
     return new ProxyError('ERR_KEY_NOT_FOUND', `no key ${this.#key} in the token`)
   }
 }
+
+/** The label of a key's import wrapping key (its CKA_ID adds the parameters' id). */
+const importLabel = (key: string) => `envelope/${key}/import`
 
 const readBool = (b: Buffer): boolean => b.length > 0 && b[0] !== 0
 

@@ -66,7 +66,7 @@ export const pkcs11Provider: KmsProvider = {
         maxWaiting: s.maxWaiting,
         versionCacheMs: s.versionCacheMs,
       })
-      return { client, keyRef: client.keyRef, lifecycle: client }
+      return { client, keyRef: client.keyRef, lifecycle: client, import: client }
     } catch (err) {
       if (err instanceof ConfigError) throw new ProxyError('ERR_KMS_UNAVAILABLE', err.message, { cause: err })
       throw err

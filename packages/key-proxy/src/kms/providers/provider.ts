@@ -6,7 +6,7 @@
  * @module
  */
 import type { JsonValue } from '../../keystore/records.ts'
-import type { CmkClient, CmkLifecycle } from '../cmk.ts'
+import type { CmkClient, CmkImport, CmkLifecycle } from '../cmk.ts'
 import type { LocalKms } from '../local-kms.ts'
 
 /**
@@ -65,6 +65,8 @@ export interface OpenedCmk {
   readonly keyRef: string
   /** The proxy manages the CMK (local, PKCS#11): its lifecycle; absent for a customer-managed KMS (AWS). */
   readonly lifecycle?: CmkLifecycle
+  /** Imports the customer's own key material (PKCS#11), where the KMS can. */
+  readonly import?: CmkImport
 }
 
 /**
