@@ -7,6 +7,7 @@
 export { type AppOptions, createApp, DEFAULT_KEY } from './app.ts'
 export type { AuditLine, AuditSink } from './audit.ts'
 export type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
+export type { ImportParameters, ImportRequest } from './byok/local-import.ts'
 export { type ProxyConfig, resolveConfig } from './config.ts'
 export { ConfigError, DataDirLockedError, PROXY_ERRORS, ProxyError, type ProxyErrorCode } from './errors.ts'
 export * from './keystore/index.ts'
@@ -22,6 +23,7 @@ export type {
 export type {
   CmkCallOptions,
   CmkClient,
+  CmkImport,
   CmkLifecycle,
   CmkState,
   CmkStatus,
@@ -39,3 +41,4 @@ export {
   type TenantKmsOptions,
 } from './kms/tenant-kms.ts'
 export { isName, NAME_PATTERN } from './names.ts'
+export { type CheckResult, RotationScheduler, type RotationSchedulerOptions } from './rotation/scheduler.ts'

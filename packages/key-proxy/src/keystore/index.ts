@@ -6,6 +6,7 @@
 export { FileKeystore, type FileKeystoreOptions, type FileKeystoreSync, KEYSTORE_FORMAT } from './file-keystore.ts'
 export type { Keystore, KeystoreChange, KeystoreUpdate } from './keystore.ts'
 export {
+  type ImportParamsRecord,
   type JsonValue,
   KEYSTORE_KINDS,
   type KeystoreKind,
@@ -14,5 +15,8 @@ export {
   type KmsMode,
   type LeaseRecord,
   type LocalKeyRecord,
+  type LockRecord,
+  MAX_ROTATION_HISTORY,
+  type RotationEvent,
   type TenantRecord,
 } from './records.ts'
