@@ -65,7 +65,15 @@ writeFileSync(
       host,
       port: proxyPort,
       dataDir,
-      tenants: TENANTS,
+      // each tenant's key, and a key for its own key material (the key view imports it: BYOK)
+      tenants: TENANTS.map((id) => ({
+        id,
+        kms: [
+          { id: 'default', provider: 'local' },
+          { id: 'own', provider: 'local', origin: 'external' },
+        ],
+        primary: 'default',
+      })),
       corsOrigins: [demoOrigin],
       // The demo's shred button destroys at once; a real deployment keeps a waiting period (default 7 days).
       minDeletionDays: 0,

@@ -684,7 +684,8 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
     /^Disabled: new submissions, and opening acme’s submissions in any browser without a cached data key, are refused now\./,
   )
   await expect(page.locator('#key-state')).toContainText('statedisabled')
-  await expect(page.locator('#view-admin button:visible')).toHaveText(['Re-enable', 'Shred the tenant key']) // what applies
+  const keyButtons = '#key-actions button:visible, #rotation button:visible, #shred button:visible'
+  await expect(page.locator(keyButtons)).toHaveText(['Re-enable', 'Save the schedule', 'Shred the tenant key']) // what applies
   await page.screenshot({ path: `${shots}/admin-disabled.png`, fullPage: true })
   // This browser dropped its cached keys; a device that never cached this submission's key is refused too.
   await openSubmission(page, 'acme', fresh)
@@ -747,7 +748,10 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   for (const load of [() => Promise.resolve(), () => page.reload()]) {
     await load()
     await expect(page.locator('#key-state')).toContainText('statedestroyed')
-    await expect(page.locator('#view-admin button:visible')).toHaveCount(0)
+    // nothing applies to the shredded key (the tenant's own-material key, `own`, is another key)
+    await expect(
+      page.locator('#key-actions button:visible, #rotation button:visible, #shred button:visible'),
+    ).toHaveCount(0)
     await expect(page.locator('#key-state')).not.toContainText('primary version')
     await expect(page.locator('#key-state')).toContainText('versionsnone left (3 erased)')
   }

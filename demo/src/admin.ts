@@ -6,18 +6,30 @@ import { PROXY_URL, type Session, tokenFor } from './session.ts'
 export interface KeyInfo {
   readonly tenant: string
   readonly keyName: string
-  readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed'
+  readonly state: 'enabled' | 'disabled' | 'pending_deletion' | 'destroyed' | 'pending_import'
   readonly primaryVersion: number
   readonly versions: readonly number[]
   readonly deletionDate?: string
+  /** `external`: the tenant's own key material, imported (key `own`). */
+  readonly origin?: 'external'
+  readonly importedAt?: string
+  readonly validTo?: string
+  readonly rotation?: { readonly periodDays: number; readonly nextRotation: string }
+  readonly rotations?: readonly { readonly time: string; readonly version: string; readonly by: string }[]
 }
 
-async function call(session: Session, action: string, body?: object): Promise<KeyInfo> {
-  const path = `${PROXY_URL}/v1/admin/tenants/${session.tenant}/keys/default${action ? `/${action}` : ''}`
+export async function call<T = KeyInfo>(
+  session: Session,
+  action: string,
+  body?: object,
+  key = 'default',
+  method = action && action !== 'import-parameters' ? 'POST' : 'GET',
+): Promise<T> {
+  const path = `${PROXY_URL}/v1/admin/tenants/${session.tenant}/keys/${key}${action ? `/${action}` : ''}`
   let r: Response
   try {
     r = await fetch(path, {
-      method: action ? 'POST' : 'GET',
+      method,
       headers: { authorization: `Bearer ${await tokenFor(session)}`, 'content-type': 'application/json' },
       ...(body ? { body: JSON.stringify(body) } : {}),
       signal: AbortSignal.timeout(5000),
@@ -26,7 +38,7 @@ async function call(session: Session, action: string, body?: object): Promise<Ke
     const code = (err as Error).name === 'TimeoutError' ? 'ERR_PROXY_TIMEOUT' : 'ERR_PROXY_UNAVAILABLE'
     throw new EnvelopeError(code, 'the key proxy cannot be reached', { cause: err })
   }
-  const json = (await r.json().catch(() => ({}))) as KeyInfo & { error?: { code: string; message: string } }
+  const json = (await r.json().catch(() => ({}))) as T & { error?: { code: string; message: string } }
   if (!r.ok)
     throw new EnvelopeError(json.error?.code ?? 'ERR_PROXY', json.error?.message ?? `proxy answered ${r.status}`)
   return json

@@ -48,6 +48,10 @@ export function explain(err: unknown, { doing, tenant, owner = tenant }: Situati
         ? `${owner}’s key was shredded: this tenant cannot encrypt anything any more. Nothing was stored and your form is kept, but sending it again cannot work: a shredded key is gone for good.`
         : `${owner}’s key was shredded: this submission can never be opened again, by anyone.`,
     ERR_KEY_STATE: `The key’s state does not allow that: ${err instanceof Error ? err.message : ''}.`,
+    ERR_KEY_PENDING_IMPORT: `${owner}’s key holds no key material now (it expired or was deleted): import the same material again. ${after}`,
+    ERR_IMPORT_MATERIAL_MISMATCH:
+      'This is not the material the key had: only the same material can be imported again, so that what it encrypted opens. The key is unchanged.',
+    ERR_IMPORT_MATERIAL_SIZE: `Key material is 32 bytes (AES-256): ${err instanceof Error ? err.message : ''}. The key is unchanged.`,
     ERR_NOT_FOUND: `There is no such submission. ${after}`,
   }
   const text = ALTERED.has(code)

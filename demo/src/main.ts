@@ -7,6 +7,7 @@ import { explain } from './explain.ts'
 import { count, formatBytes, timeElement } from './format.ts'
 import { MAX_LISTED, openTitles } from './list.ts'
 import { openFields, openFile } from './open.ts'
+import { deleteOwnMaterial, describeOwnKey, importOwnMaterial, newMaterialFile, setRotation } from './own-key.ts'
 import { currentSession, DEK_CACHE_TTL_MS, dekCache, type Role, type Session, signIn, signOut } from './session.ts'
 import type { Submission } from './storage-api.ts'
 import { type Manifest, storageFor, submit } from './submit.ts'
@@ -301,17 +302,147 @@ function showKeyInfo(info: KeyInfo) {
   for (const [id, yes] of Object.entries(applies)) $(id).hidden = !yes
   $('key-actions').hidden = !Object.values(applies).some(Boolean)
   $('shred').hidden = destroyed
+  showRotation(info)
 }
+
+// --- rotation schedule and the tenant's own key material ---
+const when = (iso: string) => new Date(iso).toLocaleString()
+
+function showRotation(info: KeyInfo) {
+  $('rotation').hidden = info.state === 'destroyed'
+  const history = info.rotations ?? []
+  rows($('rotation-state'), [
+    ['schedule', info.rotation ? `every ${info.rotation.periodDays} days` : 'off'],
+    ...(info.rotation ? ([['next rotation', when(info.rotation.nextRotation)]] as [string, string][]) : []),
+    [
+      'rotations',
+      history.length
+        ? history
+            .slice(-5)
+            .map((r) => `v${r.version} ${when(r.time)} by ${r.by === 'schedule' ? 'the schedule' : r.by}`)
+            .join('; ')
+        : 'none yet',
+    ],
+  ])
+  const days = ($('rotation') as HTMLFormElement).elements.namedItem('days') as HTMLInputElement
+  if (info.rotation && document.activeElement !== days) days.value = String(info.rotation.periodDays)
+  $('rotation-off').hidden = !info.rotation
+}
+
+let expiryTimer: ReturnType<typeof setTimeout> | undefined
+function showOwnKey(info: KeyInfo) {
+  const imported = info.state !== 'pending_import'
+  rows($('own-state'), [
+    ['key', `${info.tenant}/${info.keyName}`],
+    ['state', imported ? info.state.replace('_', ' ') : 'pending import: no key material (import yours)'],
+    ...((imported && info.importedAt ? [['imported', when(info.importedAt)]] : []) as [string, string][]),
+    ...((imported ? [['deleted after', info.validTo ? when(info.validTo) : 'never (no expiry)']] : []) as [
+      string,
+      string,
+    ][]),
+  ])
+  $('own-delete').hidden = !imported
+  // The proxy deletes expired material; the view says so as soon as it has.
+  clearTimeout(expiryTimer)
+  if (imported && info.validTo) {
+    const ms = Math.min(Date.parse(info.validTo) - Date.now() + 500, 2 ** 31 - 1)
+    expiryTimer = setTimeout(() => void refreshOwnKey(info.validTo), Math.max(ms, 0))
+  }
+}
+
+/** Shows the own key; `expired`: its validTo, when this is the view's look at it once that time passed. */
+async function refreshOwnKey(expired?: string) {
+  const session = currentSession()
+  if (session?.role !== 'admin') return
+  try {
+    const info = await describeOwnKey(session)
+    showOwnKey(info)
+    if (expired && info.state === 'pending_import') {
+      say(
+        'own-status',
+        `Expired: the key proxy deleted ${info.tenant}/${info.keyName}’s material at ${when(expired)}. The key refuses every use until you import the same file again.`,
+      )
+    }
+  } catch (err) {
+    say('own-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+  }
+}
+
+$('rotation').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const days = Number((($('rotation') as HTMLFormElement).elements.namedItem('days') as HTMLInputElement).value)
+  void administer(
+    'rotation-status',
+    (s) => setRotation(s, days),
+    (i) => `Saved: the key rotates every ${i.rotation?.periodDays} days, next on ${when(i.rotation!.nextRotation)}.`,
+  )
+})
+$('rotation-off').addEventListener('click', () =>
+  administer(
+    'rotation-status',
+    (s) => setRotation(s, null),
+    () => 'The schedule is off: the key rotates only by hand.',
+  ),
+)
+
+async function ownKeyAction(run: (s: Session) => Promise<KeyInfo>, done: (i: KeyInfo) => string) {
+  const session = currentSession()
+  if (!session) return
+  say('own-status', 'Asking the key proxy…', 'busy')
+  try {
+    const info = await run(session)
+    showOwnKey(info)
+    say('own-status', done(info))
+  } catch (err) {
+    say('own-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+  }
+}
+
+$('own-key').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const form = $('own-key') as HTMLFormElement
+  const file = (form.elements.namedItem('material') as HTMLInputElement).files?.[0]
+  const validTo = (form.elements.namedItem('validTo') as HTMLInputElement).value
+  if (!file) return
+  void ownKeyAction(
+    async (s) =>
+      importOwnMaterial(
+        s,
+        new Uint8Array(await file.arrayBuffer()),
+        validTo ? new Date(validTo).toISOString() : undefined,
+      ),
+    (i) =>
+      `Imported: ${i.tenant}/${i.keyName} is ${i.state} with your material${i.validTo ? `, until ${when(i.validTo)}` : ''}. Only a wrap of it was sent.`,
+  )
+  form.reset()
+})
+$('own-delete').addEventListener('click', () =>
+  ownKeyAction(
+    deleteOwnMaterial,
+    (i) => `Deleted: ${i.tenant}/${i.keyName} holds no material now. Import the same file to bring it back.`,
+  ),
+)
+$('own-new').addEventListener('click', () => {
+  const a = document.createElement('a')
+  a.href = URL.createObjectURL(newMaterialFile())
+  a.download = 'own-key-material.bin'
+  a.click()
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000)
+  say('own-status', 'Saved own-key-material.bin: 32 random bytes made in this browser. Keep it: it is your key.')
+})
 
 async function showKey(session: Session) {
   $('admin-tenant').textContent = session.tenant
   say('admin-status', '')
   say('shred-status', '')
+  say('rotation-status', '')
+  say('own-status', '')
   try {
     showKeyInfo(await describeKey(session))
   } catch (err) {
     say('admin-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
   }
+  await refreshOwnKey()
 }
 
 /**

@@ -164,6 +164,11 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
         `tenants[${i}].kms[${j}].mode`,
         'direct or leased',
       )
+      check(
+        e.origin === undefined || e.origin === 'external' || e.origin === 'proxy',
+        `tenants[${i}].kms[${j}].origin`,
+        'external (the customer imports its own key material) or proxy',
+      )
     }
     check(
       o.primary === undefined || kms.some((e) => isObject(e) && e.id === o.primary),

@@ -764,22 +764,19 @@ export class TenantKms implements KmsBackend {
         `key "${tenant}/${key}" is a ${existing.provider} key: its EDEKs need it; register another key name`,
       )
     }
+    const external = request.origin === 'external'
+    if (external && request.create) {
+      throw new ProxyError('ERR_BAD_REQUEST', '"origin": "external" makes no key material: leave "create" out')
+    }
     if (
       provider.name === 'local' &&
-      (request.create !== false || how.trusted) &&
+      (request.create !== false || how.trusted || external) &&
       !(await this.#local.record(tenant, key))
     ) {
-      await this.#local.createKey(tenant, key)
+      await this.#local.createKey(tenant, key, external ? 'external' : undefined)
     }
-    const external = request.origin === 'external'
-    if (external && (provider.name === 'local' || request.create)) {
-      throw new ProxyError(
-        'ERR_BAD_REQUEST',
-        '"origin": "external" registers a PKCS#11 key without "create" (local keys: …/create)',
-      )
-    }
-    if (external) await this.#tryEmpty(tenant, key, provider, settings)
-    else if (!how.trusted) await this.#tryOut(tenant, key, provider, settings, request.create === true)
+    if (external && provider.name !== 'local') await this.#tryEmpty(tenant, key, provider, settings)
+    else if (!how.trusted && !external) await this.#tryOut(tenant, key, provider, settings, request.create === true)
     let changed = false
     await this.#keystore.update('tenant', tenant, (t) => {
       const before = t?.entries.find((e) => e.id === key)
@@ -792,7 +789,9 @@ export class TenantKms implements KmsBackend {
         mode,
         settings,
         ...(before ? { epoch: (before.epoch ?? 0) + 1 } : {}),
-        ...(external && !before?.byok ? { byok: { state: 'pending_import' as const } } : {}),
+        ...(external && provider.name !== 'local' && !before?.byok
+          ? { byok: { state: 'pending_import' as const } }
+          : {}),
       }
       if (before && !sameSettings) delete (next as { lease?: unknown }).lease // the lease was the old CMK's
       changed = true
