@@ -23,6 +23,7 @@ commands:
                       bytes) locally with RSA-OAEP-SHA-256, uploads it [--valid-to DATE: then it is deleted]
   delete-imported-material  delete the key's imported material now (pending_import until imported again)
   rotation-schedule   rotate the key every --period-days N (1 to 3650), or --period-days off
+  min-decryption-version  refuse EDEKs of versions below --version N (after rekey-bulk moved them); 1: none
   rekey-bulk          move stored EDEKs to the primary key: --in edeks.ndjson --out results.ndjson [--batch N]
                       with a service API key (--api-key-file F or $ENVELOPE_API_KEY); a rerun skips what --out
                       says is done. Each input line: {"id": "...", "edeks": [...], "context": {...}}
@@ -81,6 +82,7 @@ const materialFile = flag('--material')
 const validTo = flag('--valid-to')
 const wrappingKeySpec = flag('--wrapping-key-spec')
 const periodDays = flag('--period-days')
+const minVersion = flag('--version')
 const inFile = flag('--in')
 const outFile = flag('--out')
 const batchFlag = flag('--batch')
@@ -116,6 +118,7 @@ const commands = [
   'import-key',
   'delete-imported-material',
   'rotation-schedule',
+  'min-decryption-version',
   'rekey-bulk',
 ]
 if (!command || !commands.includes(command) || !tenant) {
@@ -176,6 +179,13 @@ if (command === 'rotation-schedule') {
     process.exit(2)
   }
   request = { periodDays: periodDays === 'off' ? null : Number(periodDays) }
+}
+if (command === 'min-decryption-version') {
+  if (minVersion === undefined || !/^\d{1,9}$/.test(minVersion)) {
+    console.error('envelope-admin: min-decryption-version needs --version N (a version number)')
+    process.exit(2)
+  }
+  request = { version: Number(minVersion) }
 }
 const tenantPath = `/v1/admin/tenants/${encodeURIComponent(tenant)}`
 const keyPath = `${tenantPath}/keys/${encodeURIComponent(key)}`

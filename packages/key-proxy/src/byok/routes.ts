@@ -6,6 +6,7 @@
  * - `POST …/keys/:key/import` `{ importToken, encryptedKeyMaterial, validTo? }` → `admin.import`
  * - `POST …/keys/:key/delete-imported-material` → `admin.delete-imported-material`
  * - `POST …/keys/:key/rotation-schedule` `{ periodDays: N | null }` → `admin.rotation-schedule`
+ * - `POST …/keys/:key/min-decryption-version` `{ version: N }` → `admin.min-decryption-version`
  * @module
  */
 import type { Context, Hono } from 'hono'
@@ -42,6 +43,10 @@ export function byokRoutes(app: Hono<any>, { admin, adminBody, kms }: AdminRoute
   app.post(`${key}/delete-imported-material`, (c) =>
     admin(c, 'delete-imported-material', (t, k) => kms.deleteImportedMaterial(t, k)),
   )
+  app.post(`${key}/min-decryption-version`, async (c) => {
+    const body = await adminBody(c)
+    return admin(c, 'min-decryption-version', (t, k) => kms.setMinDecryptionVersion(t, k, body.version))
+  })
   app.post(`${key}/rotation-schedule`, async (c) => {
     const body = await adminBody(c)
     return admin(c, 'rotation-schedule', (t, k) => kms.setRotationSchedule(t, k, body.periodDays))

@@ -79,6 +79,11 @@ export interface KmsEntryRecord {
   /** The latest rotations, oldest first (at most {@link MAX_ROTATION_HISTORY}). */
   readonly rotations?: readonly RotationEvent[]
   /**
+   * EDEKs (and leases) of CMK versions below this one are refused (`ERR_KEY_VERSION_RETIRED`), as Vault's
+   * `min_decryption_version`: set once their data was rekeyed to the primary version. Absent: every version.
+   */
+  readonly minDecryptionVersion?: number
+  /**
    * A key of the customer's own material in a KMS the proxy manages (PKCS#11: src/byok/): whether the KMS holds
    * it now, its commitment (computed by the KMS: only the same material can return), when it was imported and
    * when it expires, the outstanding import parameters (the wrapping key itself is in the KMS), used tokens.

@@ -79,6 +79,8 @@ export interface KeyDescription {
   readonly validTo?: string
   /** Rotation on a schedule: every `periodDays`, the next one due at `nextRotation`. Absent: off. */
   readonly rotation?: { readonly periodDays: number; readonly nextRotation: string }
+  /** EDEKs of versions below it are refused (`ERR_KEY_VERSION_RETIRED`). */
+  readonly minDecryptionVersion?: number
   /** The latest rotations, oldest first: when, the new version, by `schedule` or by whom. */
   readonly rotations?: readonly { readonly time: string; readonly version: string; readonly by: string }[]
 }
@@ -181,6 +183,8 @@ export interface KmsBackend {
   importMaterial(tenant: string, key: string, request: ImportRequest): Promise<KeyDescription>
   /** Deletes the imported material now (`pending_import` until the same material is imported again). */
   deleteImportedMaterial(tenant: string, key: string): Promise<KeyDescription>
+  /** Refuses EDEKs of CMK versions below `version` (1: every version again). */
+  setMinDecryptionVersion(tenant: string, key: string, version: unknown): Promise<KeyDescription>
   /** Sets (`periodDays`) or removes (`null`) the key's rotation schedule. */
   setRotationSchedule(tenant: string, key: string, periodDays: unknown): Promise<KeyDescription>
 }

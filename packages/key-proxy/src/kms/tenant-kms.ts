@@ -170,6 +170,12 @@ interface CurrentLease {
 const MAX_TENANTS_CACHED = 10_000
 const DAY = 86_400_000
 
+/** A CMK version's number: `3` (local) or `v3` (PKCS#11); undefined for anything else. */
+const versionNumber = (v: unknown): number | undefined => {
+  const m = /^v?([1-9][0-9]{0,8})$/.exec(String(v ?? ''))
+  return m ? Number(m[1]) : undefined
+}
+
 const notFound = (tenant: string, key: string) =>
   new ProxyError('ERR_KEY_NOT_FOUND', `tenant "${tenant}" has no key "${key}"`)
 
@@ -454,6 +460,8 @@ export class TenantKms implements KmsBackend {
       if (leased.ctx !== ctx) {
         throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
       }
+      // the lease's CMK version, in the header the lease key authenticates (altered: the EDEK does not open)
+      this.#checkVersion(tenant, entry, (leased.header.lease as { ver?: unknown } | undefined)?.ver)
       const dek = await this.#leases.use(
         `${tenant}/${key}/${leased.leaseId}`,
         () => this.#fetchLease(tenant, key, leased.leaseId, o),
@@ -475,6 +483,7 @@ export class TenantKms implements KmsBackend {
       if (h.ctx !== ctx)
         throw new ProxyError('ERR_EDEK_CONTEXT_MISMATCH', 'EDEK was made for another encryption context')
     }
+    this.#checkVersion(tenant, entry, edek.keyVersion)
     const wc = { tenant, purpose: 'dek', ctx }
     const dek = await this.#call(o, 'unwrap', () =>
       o.client.unwrap({ ciphertext: edek.ciphertext, version: edek.keyVersion }, wc),
@@ -655,6 +664,7 @@ export class TenantKms implements KmsBackend {
           }
         : {}),
       ...(entry.rotations?.length ? { rotations: entry.rotations } : {}),
+      ...(entry.minDecryptionVersion ? { minDecryptionVersion: entry.minDecryptionVersion } : {}),
     }
     if (provider.name === 'local') {
       const info = await this.#local.describe(tenant, key)
@@ -1041,6 +1051,60 @@ export class TenantKms implements KmsBackend {
       'ERR_KEY_STATE',
       `key "${tenant}/${entry.id}" (${entry.provider}) does not import key material`,
     )
+  }
+
+  // --- retiring old versions ---
+
+  /** Refuses a CMK version (`3`, `v3`) below the entry's `minDecryptionVersion`. */
+  #checkVersion(tenant: string, entry: KmsEntryRecord, version: unknown): void {
+    const min = entry.minDecryptionVersion
+    if (!min) return
+    const n = versionNumber(version)
+    if (n === undefined || n < min) {
+      throw new ProxyError(
+        'ERR_KEY_VERSION_RETIRED',
+        `version ${String(version).slice(0, 16)} of "${tenant}/${entry.id}" is retired (below ${min}): its data must be rekeyed`,
+      )
+    }
+  }
+
+  async setMinDecryptionVersion(tenant: string, key: string, version: unknown): Promise<KeyDescription> {
+    const { entry } = await this.#entry(tenant, key)
+    if (this.#provider(entry).managedBy === 'customer') {
+      throw this.#customerManaged(
+        tenant,
+        entry,
+        await this.#open(tenant, entry).catch(() => undefined),
+        'retire versions of',
+      )
+    }
+    const d = await this.describe(tenant, key)
+    const primary = versionNumber(d.primaryVersion)
+    if (
+      !Number.isInteger(version) ||
+      (version as number) < 1 ||
+      primary === undefined ||
+      (version as number) > primary
+    ) {
+      throw new ProxyError(
+        'ERR_BAD_REQUEST',
+        `"version" must be a whole number from 1 to the primary version (${primary ?? '?'})`,
+      )
+    }
+    await this.#keystore.update('tenant', tenant, (t) => {
+      const i = t?.entries.findIndex((e) => e.id === key) ?? -1
+      if (!t || i < 0) throw notFound(tenant, key)
+      const entries = [...t.entries]
+      const { minDecryptionVersion: _, ...rest } = entries[i]!
+      entries[i] = {
+        ...rest,
+        epoch: (rest.epoch ?? 0) + 1,
+        ...(version === 1 ? {} : { minDecryptionVersion: version as number }),
+      }
+      return { ...t, entries }
+    })
+    this.#dropLeases(tenant, key)
+    return this.describe(tenant, key)
   }
 
   // --- rotation on a schedule (src/rotation/) ---

@@ -168,6 +168,20 @@ test('rekey-bulk: old-version EDEKs moved to the primary version in batches, res
   }
   const rekeyLines = proxy.auditLines().filter((l) => l.action === 'rekey')
   expect(rekeyLines.filter((l) => l.outcome === 'ok')).toHaveLength(6)
+  // every stored EDEK moved: version 1 retired; what was not moved (doc 6) is refused, what moved opens
+  const retired = proxy.admin('min-decryption-version', 'acme', '--version', '2')
+  expect(retired.status, retired.stderr).toBe(0)
+  expect(JSON.parse(retired.stdout).minDecryptionVersion).toBe(2)
+  expect(await codeOf(decryptToString(messages[6]!, { provider: client(), expectedContext: { doc: '6' } }))).toBe(
+    'ERR_KEY_VERSION_RETIRED',
+  )
+  const moved0 = replaceEdeks(messages[0]!, [edekFromJson(results.get('doc-0').edek)!])
+  expect(await decryptToString(moved0, { provider: client(), expectedContext: { doc: '0' } })).toBe('doc 0')
+  expect((await proxy.adminApi('POST', 'acme/keys/default/min-decryption-version', { version: 3 })).code).toBe(
+    'ERR_BAD_REQUEST',
+  )
+  expect(proxy.admin('min-decryption-version', 'acme', '--version', '1').status).toBe(0)
+  expect(await decryptToString(messages[6]!, { provider: client(), expectedContext: { doc: '6' } })).toBe('doc 6')
 })
 
 test('rotation-schedule from the CLI and the route: shown in describe, audited, bounds typed', async () => {
