@@ -1,6 +1,7 @@
 /**
  * Rotation on a schedule, run by the proxy, by exactly one instance when several share a keystore: each check
- * (every `checkMs`), an instance takes or renews the `rotation` lock (a `lock` record written by the keystore's
+ * (every `checkMs`) that finds a rotation due or imported material expired, an instance takes or renews the
+ * `rotation` lock (a `lock` record written by the keystore's
  * atomic update, valid `lockMs`); the holder rotates every key whose rotation is due and deletes imported key
  * material past its `validTo`. A holder that dies stops renewing; once its lock expires another instance takes it.
  * Each due rotation is claimed in the tenant's record before the KMS call (TenantKms.rotateIfDue), so even two
@@ -42,7 +43,7 @@ export interface RotationSchedulerOptions {
 }
 
 /**
- * What one check did.
+ * What one check did (`leader`: this instance held the lock for it; false too when nothing was due).
  *
  * @example
  * ```ts
@@ -141,12 +142,16 @@ export class RotationScheduler {
     const rotated: { tenant: string; key: string; version: string }[] = []
     const failed: { tenant: string; key: string; code: string }[] = []
     const expired: string[] = []
-    if (!(await this.lead())) return { leader: false, rotated, failed, expired }
     const now = this.#now()
     let due: Awaited<ReturnType<RotationSchedulerOptions['kms']['scheduledKeys']>> = []
+    let expiring = false
     try {
       due = (await this.#kms.scheduledKeys()).filter((k) => k.due <= now)
+      expiring = await this.#anyExpiring(now)
     } catch {}
+    // Nothing to do: no lock taken, nothing written (the common case, on every instance).
+    if (due.length === 0 && !expiring) return { leader: false, rotated, failed, expired }
+    if (!(await this.lead())) return { leader: false, rotated, failed, expired }
     for (const { tenant, key } of due) {
       try {
         const version = await this.#kms.rotateIfDue(tenant, key)
@@ -179,6 +184,18 @@ export class RotationScheduler {
       }
     } catch {}
     return { leader: true, rotated, failed, expired }
+  }
+
+  /** Imported material past its validTo, in the local KMS or an HSM entry. */
+  async #anyExpiring(now: number): Promise<boolean> {
+    const past = (v: string | undefined) => v !== undefined && Date.parse(v) <= now
+    for (const [, k] of await this.#keystore.list('local-key')) {
+      if (past(k.imported?.validTo) && k.state !== 'pending_import' && k.state !== 'destroyed') return true
+    }
+    for (const [, t] of await this.#keystore.list('tenant')) {
+      if (t.entries.some((e) => e.byok?.state === 'imported' && past(e.byok.validTo))) return true
+    }
+    return false
   }
 
   #line(fields: Pick<AuditLine, 'action' | 'tenant' | 'keyId' | 'keyVersion' | 'outcome'>): void {

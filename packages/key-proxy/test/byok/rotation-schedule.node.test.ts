@@ -69,11 +69,14 @@ test('off by default; a schedule is shown in describe, with its next rotation; b
 test('one instance leads; it rotates what is due once, with the history in describe', async () => {
   await a.kms.setRotationSchedule('acme', 'default', 30)
   await a.kms.setRotationSchedule('globex', 'default', 90)
-  expect(await a.scheduler.check()).toMatchObject({ leader: true, rotated: [] })
-  expect(await b.scheduler.check()).toMatchObject({ leader: false })
+  // nothing due: no lock is taken, nothing written
+  expect(await a.scheduler.check()).toMatchObject({ leader: false, rotated: [] })
+  expect(await keystore.get('lock', 'rotation')).toBeUndefined()
+  expect(await a.scheduler.lead()).toBe(true)
+  expect(await b.scheduler.lead()).toBe(false)
 
   now += 30 * DAY - 60_000
-  await a.scheduler.check() // the leader renews its lock at every check
+  expect(await a.scheduler.lead()).toBe(true) // the holder renews its lock
   now += 60_000
   expect(await b.scheduler.check()).toMatchObject({ leader: false, rotated: [] })
   expect(await a.scheduler.check()).toMatchObject({
@@ -100,17 +103,17 @@ test('one instance leads; it rotates what is due once, with the history in descr
 
 test('a dead leader: its lock expires and the other instance takes over; a stopped one gives it up at once', async () => {
   await a.kms.setRotationSchedule('acme', 'default', 1)
-  expect((await a.scheduler.check()).leader).toBe(true)
+  expect(await a.scheduler.lead()).toBe(true)
   // a stops checking (killed): b cannot lead until the lock (3 × checkMs) expires
   now += 2 * 60_000
-  expect((await b.scheduler.check()).leader).toBe(false)
+  expect(await b.scheduler.lead()).toBe(false)
   now += DAY
   const taken = await b.scheduler.check()
   expect(taken).toMatchObject({ leader: true, rotated: [{ tenant: 'acme', key: 'default', version: '2' }] })
   expect((await keystore.get('lock', 'rotation'))?.term).toBe(2)
-  expect((await a.scheduler.check()).leader).toBe(false) // a is back: b holds it now
+  expect(await a.scheduler.lead()).toBe(false) // a is back: b holds it now
   await b.scheduler.stop()
-  expect((await a.scheduler.check()).leader).toBe(true)
+  expect(await a.scheduler.lead()).toBe(true)
 })
 
 test('two instances that both rotate a due key (both think they lead) rotate it once', async () => {
@@ -132,7 +135,7 @@ test('a key that cannot rotate is reported and audited, and tried again at the n
   expect((await a.scheduler.check()).failed).toHaveLength(1) // again
 
   await b.kms.lifecycle('acme', 'default', 'disable')
-  expect(await b.scheduler.check()).toMatchObject({ leader: false })
+  expect(await b.scheduler.check()).toMatchObject({ leader: false }) // a holds the lock
   expect(await a.scheduler.check()).toMatchObject({ leader: true, rotated: [], failed: [] })
 })
 
@@ -149,7 +152,7 @@ test('the leader deletes imported material past its validTo, untouched by any re
     encryptedKeyMaterial: wrapped.toString('base64url'),
     validTo: new Date(now + DAY).toISOString(),
   })
-  expect((await a.scheduler.check()).expired).toEqual([])
+  expect(await a.scheduler.check()).toMatchObject({ leader: false, expired: [] })
   now += DAY
   expect((await a.scheduler.check()).expired).toEqual(['acme/byok'])
   const record = await keystore.get('local-key', 'acme/byok')
