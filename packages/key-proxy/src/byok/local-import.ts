@@ -28,14 +28,16 @@ export const WRAPPING_KEY_SPECS = ['RSA_3072', 'RSA_4096'] as const
 export const WRAPPING_ALGORITHM = 'RSAES_OAEP_SHA_256'
 export const USED_TOKENS_KEPT = 16
 /**
- * How long one RSA key pair serves the import parameters this process gives out (each set still gets its own
- * token, used once): RSA-4096 generation takes seconds. OpenBao keeps one wrapping key for ever.
+ * How long one RSA key pair serves the import parameters this process gives out for one key (each set still gets
+ * its own token, used once): RSA-4096 generation takes seconds. A pair is never shared between keys, so material
+ * wrapped for one key never unwraps for another. OpenBao keeps one wrapping key for ever.
  */
 export const WRAPPING_KEY_REUSE_MS = 3_600_000
 
 type Pair = { publicKey: Buffer; privateKey: Buffer }
-/** This process's wrapping key pairs, by spec (every LocalKeyImport of the process shares them). */
+/** This process's wrapping key pairs, by spec and key (every LocalKeyImport of the process shares them). */
 const pairs = new Map<string, { made: number; pair: Promise<Pair> }>()
+const MAX_PAIRS = 1000
 
 function newPair(bits: number): Promise<Pair> {
   return new Promise((resolve, reject) =>
@@ -208,10 +210,11 @@ export class LocalKeyImport {
       throw new ProxyError('ERR_BAD_REQUEST', `"wrappingKeySpec" must be ${WRAPPING_KEY_SPECS.join(' or ')}`)
     }
     checkExternal(tenant, keyName, await this.#kms.current(tenant, keyName))
-    const pair = await this.#pair(spec as string)
+    const pair = await this.#pair(spec as string, `${tenant}/${keyName}`)
     const id = toBase64url(crypto.getRandomValues(new Uint8Array(16)))
     const importToken = newImportToken(tenant, keyName, id)
-    const sealed = await this.#kms.seal(pair.privateKey, importLabel(tenant, keyName, id))
+    const der = Buffer.from(pair.privateKey) // a copy: the pair may be replaced (and zeroed) meanwhile
+    const sealed = await this.#kms.seal(der, importLabel(tenant, keyName, id)).finally(() => der.fill(0))
     const params: ImportParamsRecord = {
       id,
       spec: spec as ImportParamsRecord['spec'],
@@ -234,15 +237,22 @@ export class LocalKeyImport {
     }
   }
 
-  /** This process's wrapping key pair of a spec, made again after {@link WRAPPING_KEY_REUSE_MS}. */
-  #pair(spec: string): Promise<Pair> {
-    const held = pairs.get(spec)
+  /** This process's wrapping key pair of a spec for one key, made again after {@link WRAPPING_KEY_REUSE_MS}. */
+  #pair(spec: string, keyId: string): Promise<Pair> {
+    const id = `${spec} ${keyId}`
+    const held = pairs.get(id)
     const now = Date.now()
     if (held && now - held.made < WRAPPING_KEY_REUSE_MS) return held.pair
+    pairs.delete(id)
     if (held) held.pair.then((p) => p.privateKey.fill(0)).catch(() => {})
+    while (pairs.size >= MAX_PAIRS) {
+      const [oldest, entry] = pairs.entries().next().value!
+      pairs.delete(oldest)
+      entry.pair.then((p) => p.privateKey.fill(0)).catch(() => {})
+    }
     const pair = newPair(spec === 'RSA_4096' ? 4096 : 3072)
-    pairs.set(spec, { made: now, pair })
-    pair.catch(() => pairs.delete(spec))
+    pairs.set(id, { made: now, pair })
+    pair.catch(() => pairs.delete(id))
     return pair
   }
 

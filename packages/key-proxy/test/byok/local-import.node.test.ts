@@ -209,6 +209,14 @@ describe('bad inputs: each its own code, nothing imported', () => {
       })
       expect(await codeOf(r)).toBe('ERR_IMPORT_TOKEN_WRONG_KEY')
     }
+    // material wrapped for another key does not unwrap for this one, with this one's own token
+    const mine = await kms.importParameters('acme', 'byok')
+    expect(mine.publicKey).not.toBe(p.publicKey)
+    const r = kms.importMaterial('acme', 'byok', {
+      importToken: mine.importToken,
+      encryptedKeyMaterial: wrap(p, material()),
+    })
+    expect(await codeOf(r)).toBe('ERR_IMPORT_UNWRAP_FAILED')
   })
 
   test('the wrong key size (16, 31, 33, 64 bytes)', async () => {
