@@ -1,7 +1,7 @@
-// `npm run bench [-- --json] [-- --quick] [-- --runtime bun] [-- --frame-size N] [-- --sweep]`: the core's benchmark
-// in Node (or Bun). Every ratio is measured side by side in the same run, rounds alternating between our code and
-// the baseline, and reported as the median of the rounds' ratios (our figure over the baseline's: higher is
-// better). Timing lives here, never in tests.
+// `npm run bench [-- --json] [-- --quick] [-- --runtime bun] [-- --frame-size N] [-- --sweep] [-- --gc-each-round]`:
+// the core's benchmark in Node (or Bun). Every ratio is measured side by side in the same run, rounds alternating
+// between our code and the baseline, and reported as the median of the rounds' ratios (our figure over the
+// baseline's: higher is better). Timing lives here, never in tests.
 //
 //   stream_*_vs_limit      our TransformStreams vs the physical limit: node:crypto one-shot AES-256-GCM over 1 MiB
 //                          chunks, one core, no streams (openssl speed is run too, for the record)
@@ -301,14 +301,20 @@ const esdkSmallEncrypt = () =>
   opsPerSecond(SMALL_OPS / 2, () => esdkEncrypt(keyring, small, { suiteId, encryptionContext: context }))
 const esdkSmallDecrypt = () => opsPerSecond(SMALL_OPS / 2, () => esdkDecrypt(keyring, smallEsdk))
 
-// Each timed run starts from a collected heap, so one case's garbage is not paid for by the next (both sides alike).
+// Each case starts from a collected heap, so one case's garbage is not paid for by the next; its warm-up rounds
+// then let V8 optimise the code again. A forced full GC before every timed run would measure the cold code instead:
+// a full GC with no stream alive lets V8 drop the maps of the stream's objects (they are weak), which throws away
+// the optimised Web Streams and cipher code, so each run would first recompile it (~150 ms of compiler CPU per
+// 256 MiB decrypt here, seen with --trace-opt --trace-deopt; docs/benchmarks.md). `--gc-each-round` measures that.
+const GC_EACH_ROUND = args.has('--gc-each-round')
 const fresh = async (fn, arg) => {
-  collectGarbage()
+  if (GC_EACH_ROUND) collectGarbage()
   return fn(arg)
 }
 
 /** Alternates ours and the baseline for ROUNDS rounds (after WARMUP_ROUNDS); median of the rounds' ratios. */
 async function sideBySide(name, ours, baseline, arg) {
+  collectGarbage()
   for (let i = 0; i < WARMUP_ROUNDS; i++) {
     await ours(arg)
     await baseline(arg)
@@ -434,6 +440,7 @@ const report = {
     streamMiB: STREAM_BYTES / MiB,
     rounds: ROUNDS,
     smallOps: SMALL_OPS,
+    gcEachRound: GC_EACH_ROUND,
     frameSize: FRAME_SIZE ?? core.DEFAULT_FRAME_SIZE,
     frameCipher: core.frameCipher().name,
   },
@@ -549,6 +556,7 @@ async function sweep() {
     rounds: ROUNDS,
     log,
     gc: collectGarbage,
+    gcEachRound: GC_EACH_ROUND,
   })
   const label = `${runtime}, frame cipher ${core.frameCipher().name}, baseline node:crypto one-shot 1 MiB`
   if (json) console.log(JSON.stringify({ runtime, baseline: 'node:crypto one-shot 1 MiB', rows }, null, 2))

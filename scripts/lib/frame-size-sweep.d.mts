@@ -18,5 +18,6 @@ export function frameSizeSweep(options: {
   sizes?: number[]
   log?: (...a: unknown[]) => void
   gc?: () => void
+  gcEachRound?: boolean
 }): Promise<SweepRow[]>
 export function sweepTable(rows: SweepRow[], label: string): string

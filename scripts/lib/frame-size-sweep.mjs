@@ -29,6 +29,7 @@ export async function frameSizeSweep({
   sizes = SWEEP_FRAME_SIZES,
   log = () => {},
   gc = () => {},
+  gcEachRound = false,
 }) {
   const provider = await core.createLocalKeyProvider({ kek: new Uint8Array(32).fill(9), keyId: 'sweep' })
   const chunk = new Uint8Array(MiB)
@@ -55,7 +56,10 @@ export async function frameSizeSweep({
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+  // A collected heap per case, not per round: a full GC with no stream alive makes V8 drop the optimised stream
+  // code, and each round would then measure it recompiling (scripts/bench.mjs, docs/benchmarks.md).
   async function sideBySide(ours, base) {
+    gc()
     for (let i = 0; i < warmup; i++) {
       await ours(totalBytes)
       await base(totalBytes)
@@ -63,9 +67,9 @@ export async function frameSizeSweep({
     const o = []
     const r = []
     for (let i = 0; i < rounds; i++) {
-      gc()
+      if (gcEachRound) gc()
       const x = await ours(totalBytes)
-      gc()
+      if (gcEachRound) gc()
       const y = await base(totalBytes)
       o.push(x)
       r.push(x / y)
