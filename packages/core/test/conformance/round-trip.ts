@@ -8,6 +8,7 @@ import {
   suite,
 } from '../../../../tests/harness.ts'
 import {
+  createLocalKeyProvider,
   type DataKey,
   decrypt,
   decryptStream,
@@ -113,6 +114,29 @@ export default suite('core: round trip and API', (test) => {
     const m = await encrypt('x', { provider })
     const unwrapped = await provider.unwrapDataKey(readHeader(m).edeks, {})
     assertEqual(unwrapped.extractable, false)
+  })
+
+  test('a KEK given as bytes or as a CryptoKey, with or without the decrypt usage, unwraps the same EDEKs', async () => {
+    // In Node the provider unwraps in two steps (decrypt, import) where the KEK allows decrypt, else in one.
+    const raw = new Uint8Array(32).fill(0x2b)
+    const keys = [
+      raw,
+      await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'unwrapKey']),
+      await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt', 'unwrapKey']),
+    ]
+    const providers = await Promise.all(keys.map((kek) => createLocalKeyProvider({ kek, keyId: 'k' })))
+    const context = { tenant: 'acme' }
+    for (const writer of providers) {
+      const m = await encrypt(pattern(100), { provider: writer, context })
+      for (const reader of providers) {
+        assertBytesEqual(await decrypt(m, { provider: reader, expectedContext: context }), pattern(100))
+        const [edek] = readHeader(m).edeks
+        const tampered = { ...edek!, ciphertext: edek!.ciphertext.slice() }
+        tampered.ciphertext[20]! ^= 1
+        await assertRejectsCode(reader.unwrapDataKey([tampered], context), 'ERR_KEY_UNAVAILABLE')
+        await assertRejectsCode(reader.unwrapDataKey([edek!], { tenant: 'other' }), 'ERR_KEY_UNAVAILABLE')
+      }
+    }
   })
 
   test('one data key can seal many messages: each gets its own message id and key', async () => {
