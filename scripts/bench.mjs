@@ -453,7 +453,11 @@ const report = {
   rss_by_stage: Object.fromEntries(
     Object.entries(stages).map(([k, v]) => [
       k,
-      { peak_rss_mib: Number(v.peakRssMib.toFixed(1)), mb_s: v.mbps ? Number(v.mbps.toFixed(0)) : null },
+      {
+        peak_rss_mib: Number(v.peakRssMib.toFixed(1)),
+        mb_s: v.mbps ? Number(v.mbps.toFixed(0)) : null,
+        most_sampled: Object.fromEntries(Object.entries(v.most).map(([f, x]) => [f, Number(x.toFixed(1))])),
+      },
     ]),
   ),
   core_bundle_gzip_kb: Number(coreBundleGzipKb.toFixed(2)),
@@ -471,9 +475,15 @@ if (json) {
   console.log(`| peak_rss_mib_stream_1gib | ${report.peak_rss_mib_stream_1gib} | | | < 80 |`)
   console.log(`| core_bundle_gzip_kb | ${report.core_bundle_gzip_kb} | | | < 8 |`)
   console.log(`\nopenssl speed, one core, 1 MiB blocks: ${report.figures.limit_openssl_speed_mb_s} MB/s`)
-  console.log('\n| stage (1 GiB, fresh process) | peak RSS MiB | MB/s |\n|---|---|---|')
-  for (const [k, v] of Object.entries(report.rss_by_stage))
-    console.log(`| ${k} | ${v.peak_rss_mib} | ${v.mb_s ?? ''} |`)
+  console.log(
+    '\n| stage (1 GiB, fresh process) | peak RSS MiB | MB/s | most sampled, MiB: anon / file / heap / external / ArrayBuffers |',
+  )
+  console.log('|---|---|---|---|')
+  for (const [k, v] of Object.entries(report.rss_by_stage)) {
+    const m = v.most_sampled
+    const most = `${m.rss_anon_mib} / ${m.rss_file_mib} / ${m.heap_used_mib} / ${m.external_mib} / ${m.array_buffers_mib}`
+    console.log(`| ${k} | ${v.peak_rss_mib} | ${v.mb_s ?? ''} | ${most} |`)
+  }
 }
 
 // --- child: stream 1 GiB through one pipeline stage, report peak RSS and throughput ---
@@ -488,6 +498,26 @@ async function rssChild(core, stage) {
   const p = await core.createLocalKeyProvider({ kek: new Uint8Array(32).fill(9), keyId: 'bench' })
   const frameSize = FRAME_SIZE ?? core.DEFAULT_FRAME_SIZE
   let n = 0
+  // What the resident set is made of, sampled every 8 MiB of output (maxima over the samples; VmHWM is the peak):
+  // anonymous memory (heaps, buffers) vs file-backed pages (the runtime's binary), the JS heap, and the memory
+  // outside it that the runtime accounts for (external, of which ArrayBuffer backing stores).
+  const most = { rss_anon_mib: 0, rss_file_mib: 0, heap_used_mib: 0, external_mib: 0, array_buffers_mib: 0 }
+  let nextSample = 0
+  const sample = () => {
+    if (n < nextSample) return
+    nextSample += 8 * MiB
+    const status = readFileSync('/proc/self/status', 'utf8')
+    const kb = (field) => Number(status.match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))?.[1] ?? 0) / 1024
+    const m = process.memoryUsage()
+    const now = {
+      rss_anon_mib: kb('RssAnon'),
+      rss_file_mib: kb('RssFile'),
+      heap_used_mib: m.heapUsed / MiB,
+      external_mib: m.external / MiB,
+      array_buffers_mib: m.arrayBuffers / MiB,
+    }
+    for (const k in most) most[k] = Math.max(most[k], now[k])
+  }
   const t = performance.now()
   const plain = () => {
     let sent = 0
@@ -506,6 +536,7 @@ async function rssChild(core, stage) {
       const { done, value } = await reader.read()
       if (done) break
       n += value.length
+      sample()
       if (gcEvery && n >= next) {
         collectGarbage()
         next += gcEvery
@@ -535,16 +566,19 @@ async function rssChild(core, stage) {
       d.setAuthTag(c.getAuthTag())
       n += d.update(ct).length
       d.final()
+      sample()
       if (i % 64 === 0) await null // let the event loop (and so the GC's tasks) run, as a stream would
     }
   }
   const seconds = (performance.now() - t) / 1000
+  sample()
   if (stage !== 'idle' && n < total) throw new Error(`${stage} gave ${n} of ${total} bytes`)
   // VmHWM is this address space's peak resident set (not a sample). Not getrusage's maxRSS: on Linux that survives
   // execve and starts from the parent's RSS at fork, so a child spawned by a big parent would report the parent's.
   const hwm = readFileSync('/proc/self/status', 'utf8').match(/^VmHWM:\s+(\d+) kB/m)
   const peakRssMib = (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) / 1024
-  console.log(JSON.stringify({ peakRssMib, mbps: stage === 'idle' ? undefined : total / 1e6 / seconds }))
+  const mbps = stage === 'idle' ? undefined : total / 1e6 / seconds
+  console.log(JSON.stringify({ peakRssMib, mbps, most }))
 }
 
 // --- sweep: stream encrypt and decrypt at each frame size against the limit, side by side ---
