@@ -49,8 +49,8 @@ export const webCryptoFrameCipher: FrameCipher = {
   },
 }
 
-/** The part of `node:crypto` this file uses (typed here: the core has no dependency, not even on @types/node). */
-interface NodeCrypto {
+/** The part of `node:crypto` the core uses (typed here: the core has no dependency, not even on @types/node). */
+export interface NodeCrypto {
   createSecretKey(key: Uint8Array): unknown
   createCipheriv(algorithm: 'aes-256-gcm', key: unknown, iv: Uint8Array): NodeCipher
   createDecipheriv(
@@ -60,13 +60,13 @@ interface NodeCrypto {
     options: { authTagLength: number },
   ): NodeDecipher
 }
-interface NodeCipher {
+export interface NodeCipher {
   setAAD(aad: Uint8Array): unknown
   update(data: Uint8Array): Uint8Array
   final(): Uint8Array
   getAuthTag(): Uint8Array
 }
-interface NodeDecipher {
+export interface NodeDecipher {
   setAAD(aad: Uint8Array): unknown
   setAuthTag(tag: Uint8Array): unknown
   update(data: Uint8Array): Uint8Array
@@ -156,6 +156,8 @@ function detectNodeCrypto(): NodeCrypto | undefined {
 }
 
 const detected = detectNodeCrypto()
+/** `node:crypto` where the frames use it (internal: the local provider's KEK uses it there too). */
+export const nodeCrypto: NodeCrypto | undefined = detected
 /** The `node:crypto` path, when this runtime has one. */
 export const nodeFrameCipher: FrameCipher | undefined = detected && nodeFrameCipherOf(detected)
 

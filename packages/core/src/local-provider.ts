@@ -6,6 +6,7 @@
 import { concat, randomBytes } from './bytes.ts'
 import { encodeContext } from './context.ts'
 import { EnvelopeError, InvalidArgumentError, KeyUnavailableError } from './errors.ts'
+import { type NodeCrypto, nodeCrypto } from './frame-cipher.ts'
 import type {
   Bytes,
   DataKey,
@@ -37,22 +38,10 @@ export interface LocalKeyProviderOptions {
 }
 
 const DEK_USAGES: KeyUsage[] = ['deriveKey', 'deriveBits']
-
-/**
- * Node's `subtle.unwrapKey` is itself a `decrypt` into a JavaScript ArrayBuffer followed by an `importKey` of it
- * (lib/internal/crypto/webcrypto.js), which leaves the DEK bytes to the garbage collector unzeroed, and it first
- * builds a DOMException on every call by trying AES-GCM as a key-wrap algorithm. There, the provider takes the same
- * two steps itself and zeroes the bytes as soon as the key is imported: no weaker, and ~1.6× the unwraps per
- * second (docs/benchmarks.md). A KEK given as bytes is imported with the decrypt usage for it. Browsers, Bun, Deno
- * and workerd keep `unwrapKey`.
- */
-const UNWRAP_IN_TWO_STEPS = (() => {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: unknown } } }
-  return g.Bun === undefined && g.Deno === undefined && typeof g.process?.versions?.node === 'string'
-})()
 const IV_BYTES = 12
+const TAG_BYTES = 16
 // iv (12) ‖ AES-GCM(DEK, 32) ‖ tag (16)
-export const EDEK_BYTES = IV_BYTES + 32 + 16
+export const EDEK_BYTES = IV_BYTES + 32 + TAG_BYTES
 
 /**
  * The EDEK's AAD binds the context and the key naming, so an EDEK cannot be moved to a message with another
@@ -62,11 +51,65 @@ export function wrapAad(keyId: string, keyVersion: string, context: EncryptionCo
   return concat([encodeContext({ keyId, keyVersion }), encodeContext(context)])
 }
 
-async function importKek(kek: Uint8Array | CryptoKey): Promise<CryptoKey> {
+/** The KEK: AES-256-GCM over one 32-byte DEK, `ciphertext ‖ tag` out, a non-extractable HKDF DEK back. */
+interface Kek {
+  wrap(iv: Bytes, aad: Bytes, dek: Bytes): Promise<Uint8Array>
+  unwrap(iv: Uint8Array, aad: Bytes, sealed: Uint8Array): Promise<CryptoKey>
+}
+
+/** A non-extractable CryptoKey: wrap and unwrap are WebCrypto calls, and the DEK goes straight into its key. */
+const webCryptoKek = (key: CryptoKey): Kek => ({
+  wrap: async (iv, additionalData, dek) =>
+    new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData }, key, dek)),
+  unwrap: (iv, additionalData, sealed) =>
+    crypto.subtle.unwrapKey(
+      'raw',
+      sealed as Bytes,
+      key,
+      { name: 'AES-GCM', iv: iv as Bytes, additionalData },
+      'HKDF',
+      false,
+      DEK_USAGES,
+    ),
+})
+
+/**
+ * A KEK given as bytes where the frames use `node:crypto` (Node, Bun) becomes a `node:crypto` KeyObject (the
+ * bytes copied into native memory, as for a CryptoKey): wrap and unwrap are then synchronous calls of a few
+ * microseconds instead of a thread-pool job each, which for small messages is a large part of the cost
+ * (docs/benchmarks.md). The same AES-256-GCM and the same EDEKs: either kind of KEK opens the other's. The DEK's
+ * bytes are imported and zeroed at once (Node's own `unwrapKey` decrypts into JavaScript bytes too, unzeroed).
+ */
+function nodeKek(nc: NodeCrypto, raw: Uint8Array): Kek {
+  const key = nc.createSecretKey(raw)
+  return {
+    async wrap(iv, aad, dek) {
+      const c = nc.createCipheriv('aes-256-gcm', key, iv)
+      c.setAAD(aad)
+      const ct = c.update(dek)
+      c.final()
+      return concat([ct, c.getAuthTag()])
+    },
+    async unwrap(iv, aad, sealed) {
+      const d = nc.createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES })
+      d.setAAD(aad)
+      d.setAuthTag(sealed.subarray(32))
+      const dek = d.update(sealed.subarray(0, 32))
+      try {
+        d.final() // throws when the tag fails: wrong KEK, altered EDEK or another context
+        return await crypto.subtle.importKey('raw', dek as Bytes, 'HKDF', false, DEK_USAGES)
+      } finally {
+        dek.fill(0)
+      }
+    },
+  }
+}
+
+async function importKek(kek: Uint8Array | CryptoKey): Promise<Kek> {
   if (kek instanceof Uint8Array) {
     if (kek.length !== 32) throw new InvalidArgumentError(`"kek" expected 32 bytes, got length=${kek.length}`)
-    const usages: KeyUsage[] = UNWRAP_IN_TWO_STEPS ? ['encrypt', 'decrypt', 'unwrapKey'] : ['encrypt', 'unwrapKey']
-    return crypto.subtle.importKey('raw', kek as Bytes, 'AES-GCM', false, usages)
+    if (nodeCrypto) return nodeKek(nodeCrypto, kek)
+    return webCryptoKek(await crypto.subtle.importKey('raw', kek as Bytes, 'AES-GCM', false, ['encrypt', 'unwrapKey']))
   }
   const alg = (kek as CryptoKey | undefined)?.algorithm as AesKeyAlgorithm | undefined
   if (
@@ -79,15 +122,16 @@ async function importKek(kek: Uint8Array | CryptoKey): Promise<CryptoKey> {
       '"kek" expected 32 bytes or an AES-GCM 256 CryptoKey with usages encrypt and unwrapKey',
     )
   }
-  return kek
+  return webCryptoKek(kek)
 }
 
 /**
  * Creates a provider that wraps each new DEK with AES-256-GCM under a local KEK. DEKs come back as
- * non-extractable HKDF keys; unwrapping goes straight into one with `subtle.unwrapKey`, so the DEK never exists
- * as JavaScript bytes on the decrypt side (on the encrypt side its random bytes are zeroed after import). In Node,
- * whose own `unwrapKey` decrypts into JavaScript bytes anyway, the provider decrypts and imports itself and zeroes
- * the bytes at once (faster, and no weaker).
+ * non-extractable HKDF keys. With a `CryptoKey` KEK, and with KEK bytes in browsers, Deno and workerd, unwrapping
+ * goes straight into one with `subtle.unwrapKey`, so the DEK never exists as JavaScript bytes on the decrypt side
+ * (on the encrypt side its random bytes are zeroed after import). With KEK bytes in Node and Bun the KEK is a
+ * `node:crypto` key (synchronous, much faster for small messages) and the unwrapped DEK's bytes are zeroed as soon
+ * as they are imported.
  *
  * @example
  * ```ts
@@ -104,25 +148,12 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
     throw new InvalidArgumentError('"keyId", "keyVersion" and "providerId" expected strings')
   }
   const kek = await importKek(options.kek)
-  // A KEK given as a CryptoKey may lack the decrypt usage: it then unwraps in one step everywhere.
-  const twoSteps = UNWRAP_IN_TWO_STEPS && kek.usages.includes('decrypt')
   // The key naming half of every wrap AAD is the same for this provider: encoded once.
   const naming = encodeContext({ keyId, keyVersion })
   const aadFor = (context: EncryptionContext) => concat([naming, encodeContext(context)])
 
-  async function unwrapOne(edek: Edek, context: EncryptionContext): Promise<CryptoKey> {
-    const ct = edek.ciphertext
-    const params = { name: 'AES-GCM', iv: ct.subarray(0, IV_BYTES), additionalData: aadFor(context) }
-    if (!twoSteps) {
-      return crypto.subtle.unwrapKey('raw', ct.subarray(IV_BYTES), kek, params, 'HKDF', false, DEK_USAGES)
-    }
-    const raw = new Uint8Array(await crypto.subtle.decrypt(params, kek, ct.subarray(IV_BYTES)))
-    try {
-      return await crypto.subtle.importKey('raw', raw, 'HKDF', false, DEK_USAGES)
-    } finally {
-      raw.fill(0)
-    }
-  }
+  const unwrapOne = (edek: Edek, context: EncryptionContext): Promise<CryptoKey> =>
+    kek.unwrap(edek.ciphertext.subarray(0, IV_BYTES), aadFor(context), edek.ciphertext.subarray(IV_BYTES))
 
   const provider: KeyProvider = {
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
@@ -132,9 +163,9 @@ export async function createLocalKeyProvider(options: LocalKeyProviderOptions): 
       try {
         const [dek, wrapped] = await Promise.all([
           crypto.subtle.importKey('raw', raw, 'HKDF', false, DEK_USAGES),
-          crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aadFor(context) }, kek, raw),
+          kek.wrap(iv, aadFor(context), raw),
         ])
-        const edek: Edek = { providerId, keyId, keyVersion, ciphertext: concat([iv, new Uint8Array(wrapped)]) }
+        const edek: Edek = { providerId, keyId, keyVersion, ciphertext: concat([iv, wrapped]) }
         return { dek, edeks: [edek] }
       } finally {
         random.fill(0)
