@@ -120,10 +120,12 @@ export function encryptStream(options: EncryptOptions): TransformStream<Uint8Arr
           }
           if (fill === size) {
             // A full frame with more plaintext after it: it cannot be the final frame. The cipher is done with
-            // `pending` when sealFrame returns, so it is filled again at once.
+            // `pending` when sealFrame returns, so it can be filled again at once; the frames after it are
+            // sealed from the chunk again (the loop starts over with `pending` empty).
             const done = inFlight.push(sealFrame(started.frameKey, index++, false, pending))
             if (done) for (const p of done instanceof Promise ? await done : done) controller.enqueue(p)
             fill = 0
+            continue
           }
           const n = Math.min(size - fill, chunk.length - offset)
           pending.set(chunk.subarray(offset, offset + n), fill)
