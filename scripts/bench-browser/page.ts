@@ -19,6 +19,7 @@ declare global {
     streamVsWebcrypto(mib: number, rounds: number): Promise<{ ours: number; webcrypto: number; ratio: number }>
     sweep(mib: number, rounds: number): Promise<unknown[]>
     uploadOnly(storageUrl: string, token: string, mib: number, inFlight: number): Promise<number>
+    partsOnly(mib: number): Promise<number>
     upload(
       storageUrl: string,
       token: string,
@@ -168,6 +169,22 @@ globalThis.bench = {
     const seconds = (performance.now() - t) / 1000
     await storage.discard(submission)
     return (mib * MiB) / 1e6 / seconds
+  },
+  /**
+   * The demo path's work before the network: the file encrypted into Blob parts in a worker, sent nowhere
+   * (scripts/bench-browser/parts-worker.ts); MB/s.
+   */
+  async partsOnly(mib) {
+    const worker = new Worker('parts-worker.js', { type: 'module' })
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        worker.onmessage = ({ data }) => resolve(data.mb_s)
+        worker.onerror = (e) => reject(new Error(e.message))
+        worker.postMessage(testFile(mib))
+      })
+    } finally {
+      worker.terminate()
+    }
   },
   /**
    * The demo's upload path for a `mib` MiB file: data keys from the proxy, then the demo's worker encrypts and
