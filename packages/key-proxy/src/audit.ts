@@ -22,7 +22,7 @@
 export interface AuditLine {
   readonly time: string
   readonly requestId: string | null
-  readonly action: 'generate' | 'unwrap' | 'rekey' | `admin.${string}` | 'audit.resumed'
+  readonly action: 'generate' | 'unwrap' | 'rekey' | `admin.${string}` | 'audit.read' | 'audit.resumed'
   readonly tenant: string | null
   readonly keyId: string | null
   readonly keyVersion: string | null
@@ -31,6 +31,10 @@ export interface AuditLine {
   readonly outcome: string
   readonly contextHash: string | null
   readonly toTenant?: string
+  /** `unwrap`: the caller's reason for this use (at most 1 KiB, no control characters). */
+  readonly reason?: string
+  /** `admin.set-policy`: the policy before and after (each bounded by the policy's own limits). */
+  readonly policy?: { readonly old: unknown; readonly new: unknown }
   /** `audit.resumed`: lines not written since `since`. */
   readonly lost?: number
   readonly since?: string
@@ -49,18 +53,22 @@ export type AuditSink = (line: AuditLine) => void
 /** Longest string field of a line; a longer value is cut and ends in `…`. */
 export const MAX_AUDIT_FIELD = 128
 
-function bound(value: string): string {
-  if (value.length <= MAX_AUDIT_FIELD) return value
-  let end = MAX_AUDIT_FIELD - 1
+/** Fields allowed longer than {@link MAX_AUDIT_FIELD}: an unwrap's reason (checked at 1 KiB when it came in). */
+const LONGER: Readonly<Record<string, number>> = { reason: 1024 }
+
+function bound(value: string, max = MAX_AUDIT_FIELD): string {
+  if (value.length <= max) return value
+  let end = max - 1
   if (/[\uD800-\uDBFF]/.test(value[end - 1]!)) end-- // never half a surrogate pair
   return `${value.slice(0, end)}…`
 }
 
 /** The line with every string field bounded. */
 export function boundLine(line: AuditLine): AuditLine {
-  if (!Object.values(line).some((v) => typeof v === 'string' && v.length > MAX_AUDIT_FIELD)) return line
+  const limit = (k: string) => LONGER[k] ?? MAX_AUDIT_FIELD
+  if (!Object.entries(line).some(([k, v]) => typeof v === 'string' && v.length > limit(k))) return line
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(line)) out[k] = typeof v === 'string' ? bound(v) : v
+  for (const [k, v] of Object.entries(line)) out[k] = typeof v === 'string' ? bound(v, limit(k)) : v
   return out as unknown as AuditLine
 }
 

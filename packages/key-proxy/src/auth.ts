@@ -2,14 +2,16 @@
  * Who is calling, and for which tenant. Services use API keys (`Authorization: ApiKey <key>`), stored only as
  * SHA-256 hashes, each allowed a list of tenants; several may be active at once, for rotation. End users use JWTs
  * (`Authorization: Bearer <jwt>`) verified with jose against the configured JWKS: signature, algorithm allow-list
- * (never `none`), issuer, audience, expiry, and a tenant claim. Admin routes take admin API keys,
- * or a JWT carrying the configured key-admin role for its own tenant's keys.
+ * (never `none`), issuer, audience, expiry, and a tenant claim. What a caller may then do is the tenant's key
+ * policy's business (src/policy/): roles from a JWT's roles claim or an API key's scopes; admin keys are the
+ * operator's.
  * @module
  */
 import { createLocalJWKSet, decodeProtectedHeader, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose'
 import { ProxyError } from './errors.ts'
 import { createRemoteJwks } from './jwks.ts'
 import { checkName, isName } from './names.ts'
+import type { Role } from './policy/policy.ts'
 
 /**
  * A service API key in the configuration: stored as its SHA-256 only; several may be active at once, for rotation.
@@ -27,6 +29,11 @@ export interface ApiKeyConfig {
   readonly sha256: string
   /** Tenants it may act for; `["*"]` for all. */
   readonly tenants: readonly string[]
+  /**
+   * Its roles for those tenants (src/policy/policy.ts): `key-user` (generate, unwrap, rekey), `key-admin`,
+   * `auditor`. Default `["key-user"]`, what a service key did before roles existed.
+   */
+  readonly scopes?: readonly Role[]
 }
 
 /**
@@ -53,9 +60,9 @@ export interface JwtConfig {
   /** Accepted algorithms. Default `["ES256", "EdDSA", "RS256"]`. */
   readonly algorithms?: readonly string[]
   /**
-   * The role that makes a token's bearer a key administrator of its own tenant (describe, rotate, disable,
-   * enable, schedule or cancel deletion, destroy; never create, and never another tenant's key), as a customer
-   * controls its own CMK in a KMS key policy. Unset: JWTs never administer keys.
+   * The role-claim value that makes a token's bearer a key administrator of its own tenant in the default key
+   * policy (src/policy/policy.ts; a tenant's own policy maps its claim values itself). Unset: in the default
+   * policy, JWTs never administer keys.
    */
   readonly keyAdminRole?: string
   /** Claim holding the token's roles (a string array or a space-separated string). Default `roles`. */
@@ -91,7 +98,12 @@ export interface Caller {
   /** For audit: `apikey:<id>`, `jwt:<sub>` or `admin:<id>`. */
   readonly id: string
   readonly tenants: readonly string[] | '*'
+  /** The operator: an admin API key. */
   readonly admin: boolean
+  /** A JWT's role-claim values (the tenant's policy maps them to roles). */
+  readonly claimRoles?: readonly string[]
+  /** A service API key's roles (its `scopes`). */
+  readonly scopes?: readonly Role[]
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -156,8 +168,9 @@ export function createAuthenticator(config: AuthConfig, options: { now?: () => n
       if (!isName(tenant)) throw new ProxyError('ERR_TOKEN_NO_TENANT', 'token names no tenant, or not a valid name')
       const roles = claim(payload, jwt.rolesClaim ?? 'roles')
       const roleList = typeof roles === 'string' ? roles.split(' ') : Array.isArray(roles) ? roles : []
-      const admin = jwt.keyAdminRole !== undefined && roleList.includes(jwt.keyAdminRole)
-      return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin }
+      // Bounded: at most 64 values are looked at, each a string.
+      const claimRoles = roleList.slice(0, 64).filter((r): r is string => typeof r === 'string' && r.length <= 64)
+      return { id: `jwt:${payload.sub ?? '?'}`, tenants: [tenant], admin: false, claimRoles }
     } catch (err) {
       if (err instanceof ProxyError) throw err
       if (err instanceof joseErrors.JWTExpired) throw new ProxyError('ERR_TOKEN_EXPIRED', 'token has expired')
@@ -175,37 +188,26 @@ export function createAuthenticator(config: AuthConfig, options: { now?: () => n
     }
   }
 
-  /** Verifies the Authorization header; admin routes pass `admin: true`. */
+  /**
+   * Verifies the Authorization header: who is calling, not yet what it may do (src/policy/authorize.ts). Admin
+   * routes pass `admin: true`: an API key that is both an admin key and a service key is then the admin key.
+   */
   return async function authenticate(header: string | undefined, admin = false): Promise<Caller> {
     if (!header) throw new ProxyError('ERR_UNAUTHENTICATED', 'no credentials')
     const [scheme, value] = [header.slice(0, header.indexOf(' ')), header.slice(header.indexOf(' ') + 1).trim()]
-    if (/^bearer$/i.test(scheme)) {
-      const who = await verifyJwt(value)
-      if (admin && !who.admin) {
-        throw new ProxyError('ERR_ADMIN_REQUIRED', 'admin routes take an admin API key or a key-admin token')
-      }
-      return who
-    }
+    if (/^bearer$/i.test(scheme)) return verifyJwt(value)
     if (/^apikey$/i.test(scheme) && value) {
       const hash = await sha256Hex(value)
       const adminKey = config.adminKeys?.find((k) => sameHex(k.sha256.toLowerCase(), hash))
-      if (admin) {
-        if (!adminKey)
-          throw new ProxyError(
-            config.apiKeys?.some((k) => sameHex(k.sha256.toLowerCase(), hash))
-              ? 'ERR_ADMIN_REQUIRED'
-              : 'ERR_API_KEY_UNKNOWN',
-            'not an admin key',
-          )
-        return { id: `admin:${adminKey.id}`, tenants: '*', admin: true }
-      }
       const key = config.apiKeys?.find((k) => sameHex(k.sha256.toLowerCase(), hash))
-      if (!key)
-        throw new ProxyError(
-          adminKey ? 'ERR_TENANT_FORBIDDEN' : 'ERR_API_KEY_UNKNOWN',
-          adminKey ? 'admin keys do not use data keys' : 'unknown API key',
-        )
-      return { id: `apikey:${key.id}`, tenants: key.tenants.includes('*') ? '*' : key.tenants, admin: false }
+      if (adminKey && (admin || !key)) return { id: `admin:${adminKey.id}`, tenants: '*', admin: true }
+      if (!key) throw new ProxyError('ERR_API_KEY_UNKNOWN', 'unknown API key')
+      return {
+        id: `apikey:${key.id}`,
+        tenants: key.tenants.includes('*') ? '*' : key.tenants,
+        admin: false,
+        scopes: key.scopes ?? ['key-user'],
+      }
     }
     throw new ProxyError('ERR_UNAUTHENTICATED', 'unsupported Authorization scheme')
   }

@@ -8,6 +8,7 @@ import type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
 import { ConfigError } from './errors.ts'
 import type { ConfiguredTenant } from './kms/tenant-kms.ts'
 import { isName, NAME_RULE } from './names.ts'
+import { checkPolicy, ROLES, type Role, type TenantPolicy } from './policy/policy.ts'
 
 /**
  * The resolved configuration of a proxy process (see {@link resolveConfig}; every setting in the package README).
@@ -75,6 +76,12 @@ export interface ProxyConfig {
    * default none: those loopback names when bound to loopback, else any.
    */
   readonly allowedHosts?: readonly string[]
+  /** The key policy of a tenant that has none of its own (default: {@link defaultPolicy} of `jwt.keyAdminRole`). */
+  readonly defaultPolicy?: TenantPolicy
+  /** Whether a tenant's key administrators may manage its KMS entries (create, register, primary, retire). Default false. */
+  readonly tenantKmsAdmin: boolean
+  /** Tenant audit lines older than this many days are dropped (whole segments, from a signed checkpoint). Default: kept. */
+  readonly auditRetentionDays?: number
 }
 
 const DEFAULTS: ProxyConfig = {
@@ -99,6 +106,7 @@ const DEFAULTS: ProxyConfig = {
   pkcs11Modules: [],
   awsKmsEndpoints: [],
   rotationCheckMs: 60_000,
+  tenantKmsAdmin: false,
 }
 
 function check(cond: unknown, setting: string, expected: string): asserts cond {
@@ -183,9 +191,11 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
       typeof k?.id === 'string' &&
         hex64.test(k.sha256) &&
         Array.isArray(k.tenants) &&
-        k.tenants.every((t: unknown) => t === '*' || isName(t)),
+        k.tenants.every((t: unknown) => t === '*' || isName(t)) &&
+        (k.scopes === undefined ||
+          (Array.isArray(k.scopes) && k.scopes.every((r: unknown) => ROLES.includes(r as Role)))),
       `apiKeys[${i}]`,
-      `{ id, sha256 (hex), tenants: ["*"] or tenant names (${NAME_RULE}) }`,
+      `{ id, sha256 (hex), tenants: ["*"] or tenant names (${NAME_RULE}), scopes?: [${ROLES.join(', ')}] }`,
     )
   }
   check(Array.isArray(c.adminKeys), 'adminKeys', 'an array')
@@ -266,6 +276,19 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
   )
   check(isStringArray(c.pkcs11Modules), 'pkcs11Modules', 'an array of library paths')
   check(isStringArray(c.awsKmsEndpoints), 'awsKmsEndpoints', 'an array of URLs')
+  check(typeof c.tenantKmsAdmin === 'boolean', 'tenantKmsAdmin', 'true or false')
+  check(
+    c.auditRetentionDays === undefined || isInt(c.auditRetentionDays, 1, 36_500),
+    'auditRetentionDays',
+    'a whole number of days from 1 to 36500',
+  )
+  if (c.defaultPolicy !== undefined) {
+    try {
+      merged.defaultPolicy = checkPolicy(c.defaultPolicy)
+    } catch (err) {
+      throw new ConfigError(`configuration "defaultPolicy": ${(err as Error).message}`)
+    }
+  }
   check(
     c.allowedHosts === undefined || (isStringArray(c.allowedHosts) && c.allowedHosts.length > 0),
     'allowedHosts',

@@ -1,10 +1,12 @@
 // Startup shared by the runtime entries: configuration, data folder, root and admin keys, the KMS, the tenants
 // to create, the audit file, and the app. The serve-*.ts files only bind `app.fetch` to a socket.
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
+import { FileAuditStore } from './audit/file-store.ts'
+import { openAuditSigner } from './audit/signer.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
 import { allowedHostsFor, authOf, type ProxyConfig, resolveConfig } from './config.ts'
@@ -16,6 +18,8 @@ import { TenantKms } from './kms/tenant-kms.ts'
 import type { ProxyMetrics } from './metrics.ts'
 import { RotationScheduler } from './rotation/scheduler.ts'
 import type { InstanceSync } from './server/instance-sync.ts'
+import { PolicyStore } from './policy/authorize.ts'
+import { defaultPolicy } from './policy/policy.ts'
 
 /**
  * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
@@ -143,6 +147,22 @@ export async function startup(
     env,
   })
   await kms.configure(config.tenants)
+  // Each tenant's own audit log (src/audit/): hash chains in <data>/audit/, checkpoints signed with a key kept there.
+  const signer = openAuditSigner(`${dataDir}/audit-signing.key`)
+  const auditStore = FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) })
+  const cursorKey = createHash('sha256')
+    .update('envelope-audit-cursor/1')
+    .update(signer.privateKey.export({ format: 'der', type: 'pkcs8' }))
+    .digest()
+  if (config.auditRetentionDays !== undefined) {
+    const days = config.auditRetentionDays
+    const prune = () =>
+      auditStore.prune(new Date(Date.now() - days * 86_400_000).toISOString()).catch((err) => {
+        console.error(`[key-proxy] audit retention: ${(err as Error).message}`)
+      })
+    await prune()
+    setInterval(prune, 3_600_000).unref()
+  }
   let hosts: readonly string[] | undefined
   const audit = openAuditFile(`${dataDir}/audit.log`)
   // Every process checks; the one holding the keystore's rotation lock rotates (src/rotation/).
@@ -163,6 +183,11 @@ export async function startup(
     corsOrigins: config.corsOrigins,
     maxBodyBytes: config.maxBodyBytes,
     maxBatch: config.maxBatch,
+    policies: new PolicyStore(keystore, config.defaultPolicy ?? defaultPolicy(config.jwt?.keyAdminRole)),
+    tenantKmsAdmin: config.tenantKmsAdmin,
+    auditStore,
+    auditSigningKey: signer.publicJwk,
+    cursorKey,
     ...hooks,
     allowedHosts: () => hosts ?? config.allowedHosts,
   })
@@ -176,6 +201,7 @@ export async function startup(
   /** After the last request: the audit log on disk (fsync) and closed, the keystore (and data folder) released. */
   const close = async () => {
     audit.close()
+    await auditStore.close()
     await kms.close()
     localKms.close()
     await keystore.close()

@@ -80,10 +80,10 @@ describe('credentials before the body', () => {
         })
       }
     }
-    // A data-key credential on an admin route is refused as early.
+    // A data-key credential (a key user) on an admin route is refused as early.
     expect(await stalledBody(POST_ROUTES.at(-3)!, 'chunked', `ApiKey ${API_KEY}`)).toEqual({
       status: 403,
-      code: 'ERR_ADMIN_REQUIRED',
+      code: 'ERR_ROLE_FORBIDDEN',
     })
   }, 20_000)
 })

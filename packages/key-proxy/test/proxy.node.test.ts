@@ -490,7 +490,8 @@ describe('key administration', () => {
       headers: { authorization: `ApiKey ${KEYS.acme}` },
     })
     expect(r.status).toBe(403)
-    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('ERR_ADMIN_REQUIRED')
+    // A service key is a key user (its default scopes): the role is refused, not the tenant.
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('ERR_ROLE_FORBIDDEN')
     expect(proxy.admin('--help').stdout).toContain('schedule-deletion')
     expect(proxy.admin('rotate', 'nobody').status).toBe(1)
     expect(proxy.admin('rotate', 'nobody').stderr).toContain('ERR_KEY_NOT_FOUND')
@@ -508,10 +509,10 @@ describe('key administration', () => {
     const admin = { tenant: 'acme', roles: ['key-admin'] }
     expect(await call('acme/keys/default/rotate', { tenant: 'acme' })).toMatchObject({
       status: 403,
-      code: 'ERR_ADMIN_REQUIRED',
+      code: 'ERR_ROLE_FORBIDDEN',
     })
     expect(await call('acme/keys/default/rotate', { tenant: 'acme', roles: 'reader key-admins' })).toMatchObject({
-      code: 'ERR_ADMIN_REQUIRED',
+      code: 'ERR_ROLE_FORBIDDEN',
     })
     expect(await call('globex/keys/default/disable', admin)).toMatchObject({
       status: 403,
@@ -522,7 +523,7 @@ describe('key administration', () => {
       caller: 'jwt:user-1',
       outcome: 'ERR_TENANT_FORBIDDEN',
     })
-    expect(await call('acme/keys/second/create', admin)).toMatchObject({ status: 403, code: 'ERR_TENANT_FORBIDDEN' })
+    expect(await call('acme/keys/second/create', admin)).toMatchObject({ status: 403, code: 'ERR_ADMIN_REQUIRED' })
     expect(JSON.parse(proxy.admin('describe', 'globex').stdout)).toMatchObject({ state: 'enabled' })
 
     const before = await call('acme/keys/default', admin, 'GET')

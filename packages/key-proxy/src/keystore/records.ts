@@ -9,12 +9,14 @@
  * | `local-key` | `<tenant>/<key>`             | {@link LocalKeyRecord}: a CMK of the embedded local KMS    |
  * | `lease`     | `<tenant>/<entry>/<lease>`   | {@link LeaseRecord}: a lease key, wrapped by the entry's CMK |
  * | `lock`      | `<name>` (`rotation`)        | {@link LockRecord}: who runs a proxy-wide job, until when  |
+ * | `policy`    | `<tenant>`                   | {@link TenantPolicy}: the tenant's key policy (src/policy/) |
  *
  * No record ever holds a secret in the clear: local key material is sealed under the root key, lease keys are
  * wrapped by the tenant's own CMK, and KMS settings name where secrets are (a PIN file, an environment variable),
  * never the secrets themselves.
  * @module
  */
+import type { TenantPolicy } from '../policy/policy.ts'
 
 /**
  * A JSON value, as a record holds it.
@@ -245,6 +247,7 @@ export interface KeystoreRecords {
   readonly 'local-key': LocalKeyRecord
   readonly lease: LeaseRecord
   readonly lock: LockRecord
+  readonly policy: TenantPolicy
 }
 
 /**
@@ -265,4 +268,4 @@ export type KeystoreKind = keyof KeystoreRecords
  * for (const kind of KEYSTORE_KINDS) console.log(kind, (await keystore.list(kind)).length)
  * ```
  */
-export const KEYSTORE_KINDS: readonly KeystoreKind[] = ['tenant', 'local-key', 'lease', 'lock']
+export const KEYSTORE_KINDS: readonly KeystoreKind[] = ['tenant', 'local-key', 'lease', 'lock', 'policy']

@@ -1,0 +1,286 @@
+/**
+ * The embedded audit store: each tenant's log in a folder of its own (`<dir>/<tenant>/`), as segment files of at
+ * most `segmentLines` lines (`<first seq>-<first time in ms>.ndjson`) and a `checkpoints.ndjson`. One process owns
+ * the data folder (its lock), so a tenant's chain head is kept in memory and appends are serialized here; a line is
+ * written whole (a torn last line, from a crash, is cut off at the next open).
+ *
+ * Reads are bounded: a query opens only the segments its position and time range fall in, one at a time, and
+ * reads at most `maxScan` lines before it returns where to go on. Retention drops whole segments, oldest first,
+ * only where a checkpoint at the line before the first kept one anchors what remains.
+ * @module
+ */
+import {
+  closeSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs'
+import { join } from 'node:path'
+import { ProxyError } from '../errors.ts'
+import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
+import type { AuditSigner } from './signer.ts'
+import type { AuditPage, AuditQuery, AuditStore } from './store.ts'
+
+/**
+ * Options of {@link FileAuditStore.open}.
+ *
+ * @example
+ * ```ts
+ * const store = FileAuditStore.open({ dir: '.envelope-data/audit', signer, checkpointIntervalMs: 60_000 })
+ * ```
+ */
+export interface FileAuditStoreOptions {
+  readonly dir: string
+  readonly signer: AuditSigner
+  /** Lines per segment file; a checkpoint is signed at the end of each. Default 500. */
+  readonly segmentLines?: number
+  /** Most lines one query reads. Default 10,000. */
+  readonly maxScan?: number
+  /** Signs each tenant's last line this often when it has new lines (0: never by time). Default 60 s. */
+  readonly checkpointIntervalMs?: number
+}
+
+interface Segment {
+  readonly start: number
+  readonly firstTime: string
+  readonly file: string
+}
+
+interface TenantLog {
+  readonly dir: string
+  readonly segments: Segment[]
+  head: { seq: number; hash: string }
+  /** Open descriptor of the last segment, and its line count. */
+  fd?: number
+  size: number
+  inSegment: number
+  lastCheckpoint: number
+}
+
+const SEGMENT = /^(\d{12})-(\d+)\.ndjson$/
+
+export class FileAuditStore implements AuditStore {
+  readonly #dir: string
+  readonly #signer: AuditSigner
+  readonly #segmentLines: number
+  readonly #maxScan: number
+  readonly #tenants = new Map<string, TenantLog>()
+  readonly #timer: ReturnType<typeof setInterval> | undefined
+
+  private constructor(options: FileAuditStoreOptions) {
+    this.#dir = options.dir
+    this.#signer = options.signer
+    this.#segmentLines = options.segmentLines ?? 500
+    this.#maxScan = options.maxScan ?? 10_000
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 })
+    const every = options.checkpointIntervalMs ?? 60_000
+    if (every > 0) {
+      this.#timer = setInterval(() => {
+        for (const tenant of this.#tenants.keys()) this.checkpoint(tenant).catch(() => {})
+      }, every)
+      this.#timer.unref?.()
+    }
+  }
+
+  /** Opens (or makes) the store's folder. */
+  static open(options: FileAuditStoreOptions): FileAuditStore {
+    return new FileAuditStore(options)
+  }
+
+  #log(tenant: string): TenantLog {
+    const known = this.#tenants.get(tenant)
+    if (known) return known
+    const dir = join(this.#dir, tenant)
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const segments: Segment[] = []
+    for (const name of readdirSync(dir).sort()) {
+      const m = SEGMENT.exec(name)
+      if (m)
+        segments.push({ start: Number(m[1]), firstTime: new Date(Number(m[2])).toISOString(), file: join(dir, name) })
+    }
+    const log: TenantLog = { dir, segments, head: { seq: 0, hash: GENESIS }, size: 0, inSegment: 0, lastCheckpoint: 0 }
+    const last = segments.at(-1)
+    if (last) {
+      const text = readFileSync(last.file, 'utf8')
+      const whole = text.lastIndexOf('\n') + 1 // a torn last line (a crash mid-write) is cut off
+      const lines = text.slice(0, whole).split('\n').filter(Boolean)
+      log.fd = openSync(last.file, 'r+')
+      if (whole < Buffer.byteLength(text)) ftruncateSync(log.fd, Buffer.byteLength(text.slice(0, whole)))
+      log.size = fstatSync(log.fd).size
+      log.inSegment = lines.length
+      const record = lines.length ? (JSON.parse(lines.at(-1)!) as AuditRecord) : undefined
+      if (record) log.head = { seq: record.seq, hash: record.hash }
+      else if (segments.length > 1) log.head = this.#headBefore(segments.at(-2)!)
+    }
+    const cps = this.#readCheckpoints(dir)
+    log.lastCheckpoint = cps.at(-1)?.seq ?? 0
+    this.#tenants.set(tenant, log)
+    return log
+  }
+
+  #headBefore(segment: Segment): { seq: number; hash: string } {
+    const lines = readFileSync(segment.file, 'utf8').split('\n').filter(Boolean)
+    const r = JSON.parse(lines.at(-1)!) as AuditRecord
+    return { seq: r.seq, hash: r.hash }
+  }
+
+  #readCheckpoints(dir: string): Checkpoint[] {
+    try {
+      return readFileSync(join(dir, 'checkpoints.ndjson'), 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('}'))
+        .map((l) => JSON.parse(l) as Checkpoint)
+    } catch {
+      return []
+    }
+  }
+
+  #writeCheckpoint(tenant: string, log: TenantLog): Checkpoint {
+    const c = signCheckpoint(this.#signer.privateKey, this.#signer.kid, { tenant, ...log.head })
+    const fd = openSync(join(log.dir, 'checkpoints.ndjson'), 'a', 0o600)
+    try {
+      writeSync(fd, `${JSON.stringify(c)}\n`)
+    } finally {
+      closeSync(fd)
+    }
+    log.lastCheckpoint = c.seq
+    return c
+  }
+
+  async append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+    try {
+      const log = this.#log(tenant)
+      if (log.fd === undefined || log.inSegment >= this.#segmentLines) {
+        if (log.fd !== undefined) {
+          closeSync(log.fd)
+          log.fd = undefined
+          if (log.lastCheckpoint < log.head.seq) this.#writeCheckpoint(tenant, log) // each segment ends signed
+        }
+        const start = log.head.seq + 1
+        const file = join(log.dir, `${String(start).padStart(12, '0')}-${Date.parse(entry.time)}.ndjson`)
+        log.fd = openSync(file, 'a', 0o600)
+        log.size = 0
+        log.inSegment = 0
+        log.segments.push({ start, firstTime: entry.time, file })
+      }
+      const record = chainRecord(tenant, entry, log.head)
+      const text = `${JSON.stringify(record)}\n`
+      const bytes = Buffer.from(text)
+      try {
+        let at = 0
+        while (at < bytes.length) at += writeSync(log.fd, bytes, at, bytes.length - at, log.size + at)
+      } catch (err) {
+        try {
+          ftruncateSync(log.fd, log.size) // never a torn line
+        } catch {}
+        throw err
+      }
+      log.size += bytes.length
+      log.inSegment++
+      log.head = { seq: record.seq, hash: record.hash }
+      if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log)
+      return record
+    } catch (err) {
+      if (err instanceof ProxyError) throw err
+      throw new ProxyError('ERR_AUDIT_UNAVAILABLE', `the audit log of tenant "${tenant}" cannot be written`, {
+        cause: err,
+      })
+    }
+  }
+
+  async query(tenant: string, q: AuditQuery): Promise<AuditPage> {
+    const log = this.#log(tenant)
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000)
+    const desc = q.order === 'desc'
+    const records: AuditRecord[] = []
+    const segs = log.segments
+    if (segs.length === 0) return { records }
+    let pos = desc ? (q.after !== undefined ? q.after - 1 : log.head.seq) : (q.after ?? 0) + 1
+    let scanned = 0
+    // The segment holding `pos` (the last whose start is at most pos).
+    let i = segs.length - 1
+    while (i >= 0 && segs[i]!.start > pos) i--
+    if (!desc && i < 0) i = 0
+    if (!desc && pos < segs[0]!.start) pos = segs[0]!.start
+    while (i >= 0 && i < segs.length) {
+      const seg = segs[i]!
+      const nextTime = segs[i + 1]?.firstTime
+      // Whole segments outside the time range are not opened.
+      const before = q.from !== undefined && nextTime !== undefined && nextTime < q.from
+      const after = q.to !== undefined && seg.firstTime > q.to
+      if ((desc && before) || (!desc && after)) return { records } // nothing further in this direction
+      if (!before && !after) {
+        const lines = readFileSync(seg.file, 'utf8')
+          .split('\n')
+          .filter((l) => l.endsWith('}'))
+        const ordered = desc ? lines.reverse() : lines
+        for (const text of ordered) {
+          const r = JSON.parse(text) as AuditRecord
+          if (desc ? r.seq > pos : r.seq < pos) continue
+          if (scanned >= this.#maxScan || records.length >= limit)
+            return { records, next: desc ? r.seq + 1 : r.seq - 1 }
+          scanned++
+          if (q.to !== undefined && r.time > q.to) {
+            if (desc) continue
+            return { records }
+          }
+          if (q.from !== undefined && r.time < q.from) {
+            if (!desc) continue
+            return { records }
+          }
+          if (matches(r, q)) records.push(r)
+        }
+      }
+      pos = desc ? seg.start - 1 : (segs[i + 1]?.start ?? pos)
+      i += desc ? -1 : 1
+    }
+    return { records }
+  }
+
+  async checkpoint(tenant: string): Promise<Checkpoint | undefined> {
+    const log = this.#log(tenant)
+    if (log.head.seq === 0) return undefined
+    if (log.lastCheckpoint < log.head.seq) return this.#writeCheckpoint(tenant, log)
+    return this.#readCheckpoints(log.dir).at(-1)
+  }
+
+  async checkpoints(tenant: string, from: number, to: number): Promise<readonly Checkpoint[]> {
+    return this.#readCheckpoints(this.#log(tenant).dir).filter((c) => c.seq >= from && c.seq <= to)
+  }
+
+  async bounds(tenant: string): Promise<{ first: number; last: number } | undefined> {
+    const log = this.#log(tenant)
+    if (log.head.seq === 0) return undefined
+    return { first: log.segments[0]!.start, last: log.head.seq }
+  }
+
+  async prune(before: string): Promise<void> {
+    for (const name of readdirSync(this.#dir)) {
+      const log = this.#log(name)
+      const signed = new Set(this.#readCheckpoints(log.dir).map((c) => c.seq))
+      // A segment goes once the next one starts before the cut, and a checkpoint anchors that next one.
+      while (log.segments.length > 1 && log.segments[1]!.firstTime < before && signed.has(log.segments[1]!.start - 1)) {
+        unlinkSync(log.segments.shift()!.file)
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer)
+    for (const log of this.#tenants.values()) if (log.fd !== undefined) closeSync(log.fd)
+    this.#tenants.clear()
+  }
+}
+
+function matches(r: AuditRecord, q: AuditQuery): boolean {
+  if (q.action !== undefined && r.action !== q.action) return false
+  if (q.caller !== undefined && r.caller !== q.caller) return false
+  if (q.outcome === 'refused') return r.outcome !== 'ok'
+  if (q.outcome !== undefined && r.outcome !== q.outcome) return false
+  return true
+}

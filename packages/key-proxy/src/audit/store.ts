@@ -1,0 +1,75 @@
+/**
+ * Where tenants' audit logs live: an append-only, per-tenant hash chain (chain.ts) with signed checkpoints. The
+ * embedded implementation is the file store (file-store.ts); a database store (PostgreSQL, for several
+ * instances) implements the same interface. The contract, for every implementation:
+ *
+ * - **One chain per tenant, serialized by the store**: `append` gives the entry the next `seq` and the previous
+ *   line's hash, and no other append of that tenant (in this process or any other sharing the store) runs in
+ *   between. Instances do not keep chains of their own.
+ * - **Durable when resolved**: once `append` resolves, the line survives a crash; the proxy releases no DEK
+ *   before that. A failure rejects, and the proxy answers `ERR_AUDIT_UNAVAILABLE`.
+ * - **Bounded reads**: `query` never loads a whole log; it reads at most `maxScan` lines and says where to go on.
+ * - **Tenant isolation**: every call names its tenant; nothing crosses from one tenant's log to another's.
+ * @module
+ */
+import type { AuditEntry, AuditRecord, Checkpoint } from './chain.ts'
+
+/**
+ * What a query of one tenant's log asks for. Times are ISO strings; `after` is the position to go on from.
+ *
+ * @example
+ * ```ts
+ * const q: AuditQuery = { action: 'unwrap', outcome: 'ok', caller: 'jwt:alice', order: 'desc', limit: 50 }
+ * ```
+ */
+export interface AuditQuery {
+  readonly from?: string
+  readonly to?: string
+  readonly action?: string
+  /** `ok`, an error code, or `refused` (every outcome but `ok`). */
+  readonly outcome?: string
+  readonly caller?: string
+  readonly order?: 'asc' | 'desc'
+  readonly limit?: number
+  /** Go on after this seq (exclusive), in the query's order. */
+  readonly after?: number
+}
+
+/**
+ * A page of a query: the matching records, and where the next page starts (absent: the end was reached).
+ *
+ * @example
+ * ```ts
+ * const page = await store.query('acme', { limit: 100 })
+ * if (page.next !== undefined) await store.query('acme', { limit: 100, after: page.next })
+ * ```
+ */
+export interface AuditPage {
+  readonly records: readonly AuditRecord[]
+  readonly next?: number
+}
+
+/**
+ * Tenants' audit logs, with the contract of this module's documentation.
+ *
+ * @example
+ * ```ts
+ * const store: AuditStore = FileAuditStore.open({ dir: '.envelope-data/audit', signer })
+ * await store.append('acme', entry)
+ * ```
+ */
+export interface AuditStore {
+  /** Appends one line to the tenant's chain; resolves with it once durable. */
+  append(tenant: string, entry: AuditEntry): Promise<AuditRecord>
+  /** A page of the tenant's lines matching `query`, reading at most a bounded number of lines. */
+  query(tenant: string, query: AuditQuery): Promise<AuditPage>
+  /** Signs the tenant's last line, unless a checkpoint covers it already; resolves with the latest checkpoint. */
+  checkpoint(tenant: string): Promise<Checkpoint | undefined>
+  /** The tenant's checkpoints with `from <= seq <= to`, in seq order. */
+  checkpoints(tenant: string, from: number, to: number): Promise<readonly Checkpoint[]>
+  /** The first seq still kept (after pruning), and the last; undefined for a tenant with no line. */
+  bounds(tenant: string): Promise<{ first: number; last: number } | undefined>
+  /** Drops lines older than `before` where a checkpoint keeps what remains verifiable. */
+  prune(before: string): Promise<void>
+  close(): Promise<void>
+}
