@@ -3,7 +3,8 @@
 // its KMS entries: the local KMS, an HSM over PKCS#11, AWS KMS, and their lifecycle); and, offline, new service
 // API keys with the entry the proxy's configuration needs.
 import { createHash, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { verifyExport } from './audit/chain.ts'
 import { importKey, rekeyBulk } from './byok/admin-cli-byok.ts'
 import { isName, NAME_RULE } from './names.ts'
 
@@ -34,7 +35,14 @@ commands:
   cancel-deletion     cancel a scheduled deletion (the key stays disabled)
   destroy             erase the key's material once its waiting period is over
   new-api-key         offline: print a new service API key for the tenant and its "apiKeys" entry for the
-                      proxy's configuration (only the SHA-256 goes there; --id NAME, default <tenant>-service)
+                      proxy's configuration (only the SHA-256 goes there; --id NAME, default <tenant>-service;
+                      --scopes key-user,key-admin,auditor: its roles, default key-user)
+  policy              show the tenant's key policy (who may manage, use, audit its keys); with --set JSON or
+                      --policy-file F, replace it
+  audit               export the tenant's audit log as NDJSON (--from ISO-TIME, --out FILE; default stdout)
+  audit verify FILE   offline but for the public key: check an export's hash chain and signed checkpoints
+                      (--public-key F, a JWK file; default: fetched from the proxy's /v1/audit/signing-key);
+                      exit 0 when intact, 1 listing each dropped, altered, reordered or inserted line
 
 options:
   --key NAME          key name (default: default)
@@ -88,13 +96,44 @@ const outFile = flag('--out')
 const batchFlag = flag('--batch')
 const apiKeyFile = flag('--api-key-file')
 const create = bool('--create')
+const scopes = flag('--scopes')
+const policyText = flag('--set')
+const policyFile = flag('--policy-file')
+const from = flag('--from')
+const out = flag('--out')
+const publicKeyFile = flag('--public-key')
 const [command, tenant] = args
+if (command === 'audit' && tenant === 'verify') {
+  const file = args[2]
+  if (!file) {
+    console.error('envelope-admin: audit verify needs the export file')
+    process.exit(2)
+  }
+  let text: string
+  let jwk: { kty: string; crv: string; x: string }
+  try {
+    text = readFileSync(file, 'utf8')
+    jwk = publicKeyFile
+      ? JSON.parse(readFileSync(publicKeyFile, 'utf8'))
+      : await (await fetch(`${url}/v1/audit/signing-key`, { signal: AbortSignal.timeout(10_000) })).json()
+  } catch (err) {
+    console.error(`envelope-admin: ${(err as Error).message}`)
+    process.exit(2)
+  }
+  const report = verifyExport(text, jwk)
+  for (const p of report.problems) console.error(p)
+  console.log(
+    `${report.ok ? 'intact' : 'NOT INTACT'}: ${report.lines} lines (seq ${report.firstSeq ?? '-'} to ${report.lastSeq ?? '-'}), ${report.checkpoints} checkpoints, ${report.problems.length} problems`,
+  )
+  process.exit(report.ok ? 0 : 1)
+}
 if (command === 'new-api-key' && tenant) {
   const apiKey = randomBytes(32).toString('base64url')
   const entry = {
     id: keyId ?? `${tenant}-service`,
     sha256: createHash('sha256').update(apiKey).digest('hex'),
     tenants: [tenant],
+    ...(scopes ? { scopes: scopes.split(',') } : {}),
   }
   console.log(`key:    ${apiKey}   (the service's credential: keep it secret, it is stored nowhere)`)
   console.log(`config: ${JSON.stringify(entry)}   (add it to "apiKeys" in the proxy's configuration file)`)
@@ -120,6 +159,8 @@ const commands = [
   'rotation-schedule',
   'min-decryption-version',
   'rekey-bulk',
+  'policy',
+  'audit',
 ]
 if (!command || !commands.includes(command) || !tenant) {
   console.error(`envelope-admin: expected <command> <tenant>\n\n${HELP}`)
@@ -189,14 +230,27 @@ if (command === 'min-decryption-version') {
 }
 const tenantPath = `/v1/admin/tenants/${encodeURIComponent(tenant)}`
 const keyPath = `${tenantPath}/keys/${encodeURIComponent(key)}`
+if (command === 'policy' && (policyText !== undefined || policyFile !== undefined)) {
+  try {
+    request = JSON.parse(policyFile !== undefined ? readFileSync(policyFile, 'utf8') : policyText!)
+  } catch (err) {
+    console.error(`envelope-admin: the policy is not JSON (${(err as Error).message})`)
+    process.exit(2)
+  }
+}
+const setPolicy = command === 'policy' && (policyText !== undefined || policyFile !== undefined)
 const [method, path] =
-  command === 'tenant'
-    ? ['GET', tenantPath]
-    : command === 'describe'
-      ? ['GET', keyPath]
-      : command === 'register'
-        ? ['PUT', keyPath]
-        : ['POST', `${keyPath}/${command === 'set-primary' ? 'primary' : command}`]
+  command === 'audit'
+    ? ['GET', `${tenantPath}/audit?format=ndjson${from ? `&from=${encodeURIComponent(from)}` : ''}`]
+    : command === 'policy'
+      ? [setPolicy ? 'PUT' : 'GET', `${tenantPath}/policy`]
+      : command === 'tenant'
+        ? ['GET', tenantPath]
+        : command === 'describe'
+          ? ['GET', keyPath]
+          : command === 'register'
+            ? ['PUT', keyPath]
+            : ['POST', `${keyPath}/${command === 'set-primary' ? 'primary' : command}`]
 if (command === 'import-key') {
   process.exit(
     await importKey({
@@ -215,6 +269,12 @@ try {
     body: method === 'GET' ? undefined : JSON.stringify(request),
     signal: AbortSignal.timeout(10_000),
   })
+  if (command === 'audit' && res.ok) {
+    const text = await res.text()
+    if (out) writeFileSync(out, text)
+    else process.stdout.write(text)
+    process.exit(0)
+  }
   const body = await res.json().catch(() => ({}))
   if (!res.ok) {
     console.error(`${body?.error?.code ?? `HTTP ${res.status}`}: ${body?.error?.message ?? ''}`)

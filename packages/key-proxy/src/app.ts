@@ -95,7 +95,7 @@ export interface AppOptions {
 export const DEFAULT_KEY = DATA_KEY
 
 /** @internal What the app keeps per request. */
-export type Vars = { Variables: { requestId: string; audited?: boolean; who?: Caller } }
+export type Vars = { Variables: { requestId: string; audited?: boolean; who?: Caller; tenant?: string } }
 
 /** @internal {@link createApp}'s audited step, for routes kept in files of their own. */
 export type Audited = <T>(
@@ -245,7 +245,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
     context?: EncryptionContext,
   ): Promise<boolean> => {
     c.set('audited', true)
-    const full: AuditLine = {
+    let full: AuditLine = {
       time: new Date().toISOString(),
       requestId: c.get('requestId'),
       tenant: null,
@@ -255,6 +255,8 @@ export function createApp(options: AppOptions): Hono<Vars> {
       contextHash: null,
       ...fields,
     }
+    // A refusal after the tenant was known (a bad body, a bad reason) is that tenant's line too.
+    if (full.tenant === null && c.get('tenant') !== undefined) full = { ...full, tenant: c.get('tenant')! }
     const written = auditLog.write(full)
     const caller = c.get('who')
     const tenant = full.tenant
@@ -337,7 +339,9 @@ export function createApp(options: AppOptions): Hono<Vars> {
     field?: string,
   ): Promise<string> {
     try {
-      return tenantFor(who(c), requested, field)
+      const tenant = tenantFor(who(c), requested, field)
+      if (c.get('tenant') === undefined) c.set('tenant', tenant)
+      return tenant
     } catch (err) {
       await line(c, { action, tenant: typeof requested === 'string' ? requested : null, outcome: outcome(err) })
       throw err
