@@ -1,8 +1,10 @@
 /**
  * The embedded audit store: each tenant's log in a folder of its own (`<dir>/<tenant>/`), as segment files of at
- * most `segmentLines` lines (`<first seq>-<first time in ms>.ndjson`) and a `checkpoints.ndjson`. One process owns
- * the data folder (its lock), so a tenant's chain head is kept in memory and appends are serialized here; a line is
- * written whole (a torn last line, from a crash, is cut off at the next open).
+ * most `segmentLines` lines (`<first seq>-<first time in ms>.ndjson`) and a `checkpoints.ndjson`. One instance owns
+ * the data folder (its lock). In one process a tenant's chain head is kept in memory and appends are serialized
+ * here; the processes of one instance (`--workers`) serialize them under the instance lock and re-read the head
+ * first (`sync`), so there is still one chain per tenant. A line is written whole (a torn last line, from a crash,
+ * is cut off at the next open).
  *
  * Reads are bounded: a query opens only the segments its position and time range fall in, one at a time, and
  * reads at most `maxScan` lines before it returns where to go on. Retention drops whole segments, oldest first,
@@ -43,6 +45,12 @@ export interface FileAuditStoreOptions {
   readonly maxScan?: number
   /** Signs each tenant's last line this often when it has new lines (0: never by time). Default 60 s. */
   readonly checkpointIntervalMs?: number
+  /**
+   * Several processes of one instance on one data folder (`--workers`): `exclusive` runs one write at a time
+   * across them (the instance lock), and with `shared` each write and read re-reads the tenant's files first, so
+   * the processes extend one chain per tenant. Default: this process alone.
+   */
+  readonly sync?: { readonly shared: boolean; exclusive<T>(write: () => Promise<T>): Promise<T> }
 }
 
 interface Segment {
@@ -71,8 +79,10 @@ export class FileAuditStore implements AuditStore {
   readonly #maxScan: number
   readonly #tenants = new Map<string, TenantLog>()
   readonly #timer: ReturnType<typeof setInterval> | undefined
+  readonly #sync: FileAuditStoreOptions['sync']
 
   private constructor(options: FileAuditStoreOptions) {
+    this.#sync = options.sync
     this.#dir = options.dir
     this.#signer = options.signer
     this.#segmentLines = options.segmentLines ?? 500
@@ -90,6 +100,28 @@ export class FileAuditStore implements AuditStore {
   /** Opens (or makes) the store's folder. */
   static open(options: FileAuditStoreOptions): FileAuditStore {
     return new FileAuditStore(options)
+  }
+
+  /** Runs a write alone across the instance; shared, after dropping what this process knew of the tenant. */
+  #write<T>(tenant: string, write: () => T): Promise<T> {
+    const sync = this.#sync
+    if (!sync) return Promise.resolve().then(write)
+    return sync.exclusive(async () => {
+      if (sync.shared) this.#forget(tenant)
+      return write()
+    })
+  }
+
+  #forget(tenant: string): void {
+    const log = this.#tenants.get(tenant)
+    if (log?.fd !== undefined) closeSync(log.fd)
+    this.#tenants.delete(tenant)
+  }
+
+  /** For reads: shared, the tenant's files as they are now. */
+  #fresh(tenant: string): TenantLog {
+    if (this.#sync?.shared && this.#tenants.has(tenant)) this.#forget(tenant)
+    return this.#log(tenant)
   }
 
   #log(tenant: string): TenantLog {
@@ -153,6 +185,10 @@ export class FileAuditStore implements AuditStore {
   }
 
   async append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+    return this.#write(tenant, () => this.#append(tenant, entry))
+  }
+
+  #append(tenant: string, entry: AuditEntry): AuditRecord {
     try {
       const log = this.#log(tenant)
       if (log.fd === undefined || log.inSegment >= this.#segmentLines) {
@@ -194,7 +230,7 @@ export class FileAuditStore implements AuditStore {
   }
 
   async query(tenant: string, q: AuditQuery): Promise<AuditPage> {
-    const log = this.#log(tenant)
+    const log = this.#fresh(tenant)
     const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000)
     const desc = q.order === 'desc'
     const records: AuditRecord[] = []
@@ -243,10 +279,12 @@ export class FileAuditStore implements AuditStore {
   }
 
   async checkpoint(tenant: string): Promise<Checkpoint | undefined> {
-    const log = this.#log(tenant)
-    if (log.head.seq === 0) return undefined
-    if (log.lastCheckpoint < log.head.seq) return this.#writeCheckpoint(tenant, log)
-    return this.#readCheckpoints(log.dir).at(-1)
+    return this.#write(tenant, () => {
+      const log = this.#log(tenant)
+      if (log.head.seq === 0) return undefined
+      if (log.lastCheckpoint < log.head.seq) return this.#writeCheckpoint(tenant, log)
+      return this.#readCheckpoints(log.dir).at(-1)
+    })
   }
 
   async checkpoints(tenant: string, from: number, to: number): Promise<readonly Checkpoint[]> {
@@ -254,19 +292,25 @@ export class FileAuditStore implements AuditStore {
   }
 
   async bounds(tenant: string): Promise<{ first: number; last: number } | undefined> {
-    const log = this.#log(tenant)
+    const log = this.#fresh(tenant)
     if (log.head.seq === 0) return undefined
     return { first: log.segments[0]!.start, last: log.head.seq }
   }
 
   async prune(before: string): Promise<void> {
     for (const name of readdirSync(this.#dir)) {
-      const log = this.#log(name)
-      const signed = new Set(this.#readCheckpoints(log.dir).map((c) => c.seq))
-      // A segment goes once the next one starts before the cut, and a checkpoint anchors that next one.
-      while (log.segments.length > 1 && log.segments[1]!.firstTime < before && signed.has(log.segments[1]!.start - 1)) {
-        unlinkSync(log.segments.shift()!.file)
-      }
+      await this.#write(name, () => {
+        const log = this.#log(name)
+        const signed = new Set(this.#readCheckpoints(log.dir).map((c) => c.seq))
+        // A segment goes once the next one starts before the cut, and a checkpoint anchors that next one.
+        while (
+          log.segments.length > 1 &&
+          log.segments[1]!.firstTime < before &&
+          signed.has(log.segments[1]!.start - 1)
+        ) {
+          unlinkSync(log.segments.shift()!.file)
+        }
+      })
     }
   }
 

@@ -79,6 +79,35 @@ describe('file audit store', () => {
     await store.close()
   })
 
+  test('several processes of one instance (shared, under one lock) extend one chain per tenant', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
+    const signer = openAuditSigner(join(dir, 'audit-signing.key'))
+    let tail: Promise<unknown> = Promise.resolve()
+    const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
+      const run = tail.then(write)
+      tail = run.catch(() => {})
+      return run
+    }
+    const open = () =>
+      FileAuditStore.open({
+        dir: join(dir, 'audit'),
+        signer,
+        segmentLines: 3,
+        checkpointIntervalMs: 0,
+        sync: { shared: true, exclusive },
+      })
+    const [a, b] = [open(), open()]
+    await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append('acme', entry(i + 1))))
+    const seqs = (await a.query('acme', { limit: 1000 })).records.map((r) => r.seq)
+    expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+    expect(verifyExport((await exportAll(b, 'acme')).join('\n'), signer.publicJwk)).toMatchObject({
+      ok: true,
+      lines: 20,
+    })
+    // Without the shared re-read, two writers would each extend a chain of their own from the same head.
+    await Promise.all([a.close(), b.close()])
+  })
+
   test('reads are bounded: at most maxScan lines per query, then a position to go on from', async () => {
     const { open } = setup({ segmentLines: 10, maxScan: 25 })
     const store = open()
