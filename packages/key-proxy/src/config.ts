@@ -4,6 +4,8 @@
  * in 0600 files there. Bad settings stop the start with a {@link ConfigError} naming the setting.
  * @module
  */
+
+import type { WebhookConfig } from './audit/webhook.ts'
 import type { ApiKeyConfig, AuthConfig, JwtConfig } from './auth.ts'
 import { ConfigError } from './errors.ts'
 import type { ConfiguredTenant } from './kms/tenant-kms.ts'
@@ -82,6 +84,12 @@ export interface ProxyConfig {
   readonly tenantKmsAdmin: boolean
   /** Tenant audit lines older than this many days are dropped (whole segments, from a signed checkpoint). Default: kept. */
   readonly auditRetentionDays?: number
+  /** Each tenant's audit lines also go to its own sink (src/audit/webhook.ts). Default none. */
+  readonly auditWebhooks: readonly WebhookConfig[]
+  /** Webhook delivery: first retry after (ms; doubled per failure, at most 60 s), a POST's timeout (ms), lines queued per webhook. */
+  readonly auditWebhookRetryMs: number
+  readonly auditWebhookTimeoutMs: number
+  readonly auditWebhookMaxQueue: number
 }
 
 const DEFAULTS: ProxyConfig = {
@@ -107,6 +115,10 @@ const DEFAULTS: ProxyConfig = {
   awsKmsEndpoints: [],
   rotationCheckMs: 60_000,
   tenantKmsAdmin: false,
+  auditWebhooks: [],
+  auditWebhookRetryMs: 1000,
+  auditWebhookTimeoutMs: 10_000,
+  auditWebhookMaxQueue: 10_000,
 }
 
 function check(cond: unknown, setting: string, expected: string): asserts cond {
@@ -277,6 +289,26 @@ export function resolveConfig(file: Record<string, unknown>, env: Record<string,
   check(isStringArray(c.pkcs11Modules), 'pkcs11Modules', 'an array of library paths')
   check(isStringArray(c.awsKmsEndpoints), 'awsKmsEndpoints', 'an array of URLs')
   check(typeof c.tenantKmsAdmin === 'boolean', 'tenantKmsAdmin', 'true or false')
+  check(Array.isArray(c.auditWebhooks), 'auditWebhooks', 'an array of { tenant, url, authorizationEnv? }')
+  for (const [i, h] of c.auditWebhooks.entries()) {
+    check(
+      isObject(h) &&
+        isName(h.tenant) &&
+        typeof h.url === 'string' &&
+        /^https?:\/\//.test(h.url) &&
+        URL.canParse(h.url) &&
+        (h.authorizationEnv === undefined || typeof h.authorizationEnv === 'string'),
+      `auditWebhooks[${i}]`,
+      '{ tenant (a name), url (http or https), authorizationEnv? (a variable name) }',
+    )
+  }
+  check(isInt(c.auditWebhookRetryMs, 1, 3_600_000), 'auditWebhookRetryMs', 'a whole number of milliseconds, at least 1')
+  check(
+    isInt(c.auditWebhookTimeoutMs, 1, 600_000),
+    'auditWebhookTimeoutMs',
+    'a whole number of milliseconds, at least 1',
+  )
+  check(isInt(c.auditWebhookMaxQueue, 1, 10_000_000), 'auditWebhookMaxQueue', 'an integer of at least 1')
   check(
     c.auditRetentionDays === undefined || isInt(c.auditRetentionDays, 1, 36_500),
     'auditRetentionDays',

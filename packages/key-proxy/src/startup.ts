@@ -7,6 +7,7 @@ import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
 import { FileAuditStore } from './audit/file-store.ts'
 import { openAuditSigner } from './audit/signer.ts'
+import { withWebhooks } from './audit/webhook.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
 import { allowedHostsFor, authOf, type ProxyConfig, resolveConfig } from './config.ts'
@@ -16,10 +17,10 @@ import { PostgresKeystore, redactUrl } from './keystore/postgres-keystore.ts'
 import { LocalKms } from './kms/local-kms.ts'
 import { TenantKms } from './kms/tenant-kms.ts'
 import type { ProxyMetrics } from './metrics.ts'
-import { RotationScheduler } from './rotation/scheduler.ts'
-import type { InstanceSync } from './server/instance-sync.ts'
 import { PolicyStore } from './policy/authorize.ts'
 import { defaultPolicy } from './policy/policy.ts'
+import { RotationScheduler } from './rotation/scheduler.ts'
+import type { InstanceSync } from './server/instance-sync.ts'
 
 /**
  * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
@@ -149,7 +150,16 @@ export async function startup(
   await kms.configure(config.tenants)
   // Each tenant's own audit log (src/audit/): hash chains in <data>/audit/, checkpoints signed with a key kept there.
   const signer = openAuditSigner(`${dataDir}/audit-signing.key`)
-  const auditStore = FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) })
+  const auditStore = withWebhooks(
+    FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) }),
+    config.auditWebhooks,
+    {
+      retryMs: config.auditWebhookRetryMs,
+      timeoutMs: config.auditWebhookTimeoutMs,
+      maxQueue: config.auditWebhookMaxQueue,
+      env,
+    },
+  )
   const cursorKey = createHash('sha256')
     .update('envelope-audit-cursor/1')
     .update(signer.privateKey.export({ format: 'der', type: 'pkcs8' }))
