@@ -275,8 +275,50 @@ export function createApp(options: AppOptions): Hono<Vars> {
       return written
     } catch (err) {
       console.error(`[key-proxy] tenant audit line not written: ${(err as Error).message}`)
+      // Key use is refused up front until this tenant's log takes its `audit.resumed` line (tenantAuditReady).
+      const gap = tenantGaps.get(tenant) ?? { since: full.time, lost: 0 }
+      gap.lost++
+      tenantGaps.set(tenant, gap)
       return false
     }
+  }
+
+  /** Tenants whose log lost lines: since when, how many. Cleared by an `audit.resumed` line in that log. */
+  const tenantGaps = new Map<string, { since: string; lost: number }>()
+  async function tenantAuditReady(): Promise<boolean> {
+    for (const [tenant, gap] of tenantGaps) {
+      try {
+        await tenantAudit!.append(tenant, {
+          time: new Date().toISOString(),
+          requestId: null,
+          caller: null,
+          action: 'audit.resumed',
+          keyId: null,
+          keyVersion: null,
+          contextHash: null,
+          lost: gap.lost,
+          since: gap.since,
+          outcome: 'ok',
+        })
+        tenantGaps.delete(tenant)
+        auditLog.write({
+          time: new Date().toISOString(),
+          requestId: null,
+          action: 'audit.resumed',
+          tenant,
+          keyId: null,
+          keyVersion: null,
+          caller: null,
+          outcome: 'ok',
+          contextHash: null,
+          lost: gap.lost,
+          since: gap.since,
+        })
+      } catch {
+        return false
+      }
+    }
+    return true
   }
 
   const refuse = async (c: Context<Vars>, code: ProxyErrorCode, message: string) => {
@@ -290,7 +332,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
   app.use('/v1/*', async (c, next) => {
     const action = actionOf(c.req.method, c.req.path)
     if (!action) return next()
-    if (auditLog.failing && !auditLog.ready()) {
+    if ((auditLog.failing && !auditLog.ready()) || !(await tenantAuditReady())) {
       return refuse(c, 'ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written: key use is refused until it can')
     }
     let tenant: string | null = null
@@ -376,7 +418,8 @@ export function createApp(options: AppOptions): Hono<Vars> {
       c.json({ error: { code, message, requestId: c.get('requestId') } }, 503)
     const problem = await options.readiness?.()
     if (problem) return unready(problem.code, problem.message)
-    if (!auditLog.ready()) return unready('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written')
+    if (!auditLog.ready() || !(await tenantAuditReady()))
+      return unready('ERR_AUDIT_UNAVAILABLE', 'the audit log cannot be written')
     try {
       await kms.ready()
       return c.json({ status: 'ready' })

@@ -35,6 +35,9 @@ export interface AuditRecord {
   readonly reason?: string
   readonly toTenant?: string
   readonly policy?: { readonly old: unknown; readonly new: unknown }
+  /** `audit.resumed`: lines of this tenant not written since `since` (a full disk, a database down). */
+  readonly lost?: number
+  readonly since?: string
   readonly outcome: string
   readonly prev: string
   readonly hash: string
