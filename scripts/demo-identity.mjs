@@ -1,5 +1,5 @@
-// The demo's identity service: signs short-lived ES256 JWTs for the members and key administrators of the demo
-// tenants, and serves its JWKS (which the key proxy and the storage service trust). Its signing key is kept in the
+// The demo's identity service: signs short-lived ES256 JWTs for the members (key users), key administrators and
+// auditors of the demo tenants, and serves its JWKS (which the key proxy and the storage service trust). Its signing key is kept in the
 // data folder (identity-key.json, 0600), so tokens stay valid across restarts.
 //
 // `npm start` runs it as a process of its own: `node scripts/demo-identity.mjs '<settings as JSON>'`.
@@ -9,6 +9,14 @@ import { exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose'
 import { createLocalServer } from './lib/local-http.mjs'
 
 export const KEY_ADMIN_ROLE = 'key-admin'
+export const MEMBER_ROLE = 'member'
+export const AUDITOR_ROLE = 'auditor'
+/** What `/token?role=` gives: the token's roles claim and its subject's name. */
+const ROLES = {
+  member: { roles: [MEMBER_ROLE], user: 'demo-user' },
+  admin: { roles: [KEY_ADMIN_ROLE], user: 'demo-admin' },
+  auditor: { roles: [AUDITOR_ROLE], user: 'demo-auditor' },
+}
 
 /** The service's signing key, made on first use; `publicJwk` is what verifiers need. */
 export async function identityKey(dataDir) {
@@ -44,12 +52,12 @@ export async function startIdentity({ host, port, dataDir, origin, tenants, audi
     }
     const tenant = url.searchParams.get('tenant')
     if (url.pathname === '/token' && tenants.includes(tenant)) {
-      // A demo sign-in: anyone may be a member or the key administrator of either demo tenant. A real identity
-      // service authenticates here, and grants the key-admin role to few.
-      const admin = url.searchParams.get('role') === 'admin'
-      const jwt = await new SignJWT({ tenant, roles: admin ? ['member', KEY_ADMIN_ROLE] : ['member'] })
+      // A demo sign-in: anyone may be a member (key user), the key administrator or the auditor of either demo
+      // tenant. A real identity service authenticates here, and grants the key-admin and auditor roles to few.
+      const { roles, user } = ROLES[url.searchParams.get('role')] ?? ROLES.member
+      const jwt = await new SignJWT({ tenant, roles })
         .setProtectedHeader({ alg: 'ES256', kid: 'demo-1' })
-        .setSubject(`${admin ? 'demo-admin' : 'demo-user'}@${tenant}`)
+        .setSubject(`${user}@${tenant}`)
         .setIssuer(issuer ?? `http://${host}:${server.address().port}`)
         .setAudience(audience)
         .setIssuedAt()

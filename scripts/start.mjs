@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { identityKey, KEY_ADMIN_ROLE } from './demo-identity.mjs'
+import { AUDITOR_ROLE, identityKey, KEY_ADMIN_ROLE, MEMBER_ROLE } from './demo-identity.mjs'
 import { supervise } from './lib/supervisor.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -83,6 +83,12 @@ writeFileSync(
         audience: AUDIENCE,
         algorithms: ['ES256'],
         keyAdminRole: KEY_ADMIN_ROLE,
+      },
+      // Separation of duties: members use the tenant's key, key administrators manage it, auditors read its audit
+      // log; the submission and object names are shown in clear in the tenant's audit lines.
+      defaultPolicy: {
+        jwtRoles: { 'key-admin': [KEY_ADMIN_ROLE], 'key-user': [MEMBER_ROLE], auditor: [AUDITOR_ROLE] },
+        logContext: ['submission', 'object'],
       },
     },
     null,

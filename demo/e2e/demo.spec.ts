@@ -69,7 +69,8 @@ const cachedKeys = (page: Page, tenant: string) =>
     tenant,
   )
 
-async function signIn(page: Page, tenant: string, role: 'member' | 'admin' = 'member') {
+type Role = 'member' | 'admin' | 'auditor'
+async function signIn(page: Page, tenant: string, role: Role = 'member') {
   await page.goto(url)
   await expect(page.locator('body')).toHaveAttribute('data-ready', 'true')
   if (await page.getByRole('button', { name: 'Sign out' }).isVisible()) {
@@ -78,7 +79,8 @@ async function signIn(page: Page, tenant: string, role: 'member' | 'admin' = 'me
   await page.locator('#sign-in select[name=tenant]').selectOption(tenant)
   await page.locator('#sign-in select[name=role]').selectOption(role)
   await page.getByRole('button', { name: 'Sign in' }).click()
-  await expect(page.getByRole('heading', { name: 'New submission' })).toBeVisible()
+  // A member (key user) lands on the form; a key administrator or auditor on the tenant key view.
+  await expect(page.getByRole('heading', { name: role === 'member' ? 'New submission' : /^Tenant key/ })).toBeVisible()
 }
 
 /** Fills the form (a successful submit clears it). */
@@ -120,7 +122,7 @@ const overflow = (page: Page) =>
 const openSubmission = (page: Page, tenant: string, id: string) => page.goto(`${url}#/submissions/${tenant}/${id}`)
 
 /** A browser profile of its own: another device, with an empty IndexedDB cache. */
-async function newDevice(browser: Browser, tenant: string, role: 'member' | 'admin' = 'member') {
+async function newDevice(browser: Browser, tenant: string, role: Role = 'member') {
   const context = await browser.newContext()
   const page = await context.newPage()
   await signIn(page, tenant, role)
@@ -544,7 +546,7 @@ test('at 390 px wide nothing overflows, in any view', async ({ page }) => {
   await page.goto(url)
   await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible()
   expect(await overflow(page)).toBe(0)
-  await signIn(page, 'acme', 'admin')
+  await signIn(page, 'acme')
   expect(await overflow(page)).toBe(0)
   const id = await submit(page, 'narrow screens, a long unbroken value: 0123456789abcdef0123456789abcdef0123456789', [
     { name: 'a-rather-long-file-name-without-any-spaces-in-it.txt', mimeType: 'text/plain', buffer: Buffer.from('x') },
@@ -556,8 +558,9 @@ test('at 390 px wide nothing overflows, in any view', async ({ page }) => {
   await openSubmission(page, 'acme', id)
   await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
   expect(await overflow(page)).toBe(0)
-  await page.goto(`${url}#/admin`)
+  await signIn(page, 'acme', 'admin')
   await expect(page.locator('#key-state')).toContainText('stateenabled')
+  await expect(page.locator('#audit-lines tbody tr').first()).toBeVisible()
   expect(await overflow(page)).toBe(0)
   await page.screenshot({ path: `${shots}/narrow-admin.png`, fullPage: true })
 })
@@ -600,8 +603,7 @@ test('a favicon, and no request fails on any load of any view', async ({ page, c
   }
 
   await load('')
-  await page.locator('#sign-in select[name=role]').selectOption('admin')
-  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('button', { name: 'Sign in' }).click() // a member: the form and the submissions
   const id = await submit(page, 'every view loaded', [
     { name: 'v.txt', mimeType: 'text/plain', buffer: Buffer.from('views') },
   ])
@@ -609,7 +611,6 @@ test('a favicon, and no request fails on any load of any view', async ({ page, c
     ['#/new', () => expect(page.getByRole('heading', { name: 'New submission' })).toBeVisible()],
     ['#/submissions', () => expect(page.locator('#submission-list .busy')).toHaveCount(0)], // every title decrypted
     [`#/submissions/acme/${id}`, () => expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)],
-    ['#/admin', () => expect(page.locator('#key-state')).toContainText('stateenabled')],
   ]
   for (const [hash, loaded] of views) {
     await load(hash)
@@ -619,6 +620,14 @@ test('a favicon, and no request fails on any load of any view', async ({ page, c
   await page.goto(`${url}#/submissions/acme/${id}`)
   await page.getByRole('button', { name: 'Save v.txt' }).click()
   await download
+  // The tenant key view, as its key administrator: the key, its policy and its audit log (polled live).
+  await expect.poll(() => [...inFlight].map((r) => urls.get(r))).toEqual([])
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.locator('#sign-in select[name=role]').selectOption('admin')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await load('#/admin')
+  await expect(page.locator('#key-state')).toContainText('stateenabled')
+  await expect(page.locator('#audit-lines tbody tr').first()).toBeVisible()
   await expect.poll(() => [...inFlight].map((r) => urls.get(r))).toEqual([])
   expect(icons.every((line) => line.startsWith('200 '))).toBe(true)
   expect(failures).toEqual([])
@@ -633,7 +642,7 @@ test('the sign-in page has a short guided tour: what to try, and what each role 
   const roles = await page
     .locator('#sign-in select[name=role] option')
     .evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value))
-  expect(roles).toEqual(['member', 'admin'])
+  expect(roles).toEqual(['member', 'admin', 'auditor'])
   for (const role of roles) {
     const entry = tour.locator(`[data-role="${role}"]`)
     await expect(entry.getByRole('heading')).not.toBeEmpty()
@@ -653,20 +662,21 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
   browser,
 }) => {
   test.setTimeout(120_000)
-  await signIn(page, 'acme')
+  await signIn(page, 'acme') // a member: a key user, who submits and opens
   const old = await submit(page, 'before the rotation')
-  await signIn(page, 'acme', 'admin')
-  await page.getByRole('link', { name: 'Tenant key' }).click()
-  await expect(page.locator('#key-state')).toContainText('stateenabled')
-  await page.getByRole('button', { name: 'Rotate' }).click()
-  await expect(page.locator('#admin-status')).toHaveText(
+  // The key administrator, in a browser of its own (it manages the key, and opens nothing).
+  const keys = await newDevice(browser, 'acme', 'admin')
+  const admin = keys.page
+  await expect(admin.locator('#key-state')).toContainText('stateenabled')
+  await admin.getByRole('button', { name: 'Rotate' }).click()
+  await expect(admin.locator('#admin-status')).toHaveText(
     /^Rotated: new submissions use version (\d+); submissions under older versions still open\.$/,
   )
-  const version = /version (\d+)/.exec((await page.locator('#admin-status').textContent()) ?? '')![1]!
+  const version = /version (\d+)/.exec((await admin.locator('#admin-status').textContent()) ?? '')![1]!
   // The message shows where the action was: right below the buttons, above the shred box.
-  expect(await above(page.locator('#key-actions'), page.locator('#admin-status'))).toBe(true)
-  expect(await above(page.locator('#admin-status'), page.locator('#shred'))).toBe(true)
-  await page.screenshot({ path: `${shots}/admin.png`, fullPage: true })
+  expect(await above(admin.locator('#key-actions'), admin.locator('#admin-status'))).toBe(true)
+  expect(await above(admin.locator('#admin-status'), admin.locator('#shred'))).toBe(true)
+  await admin.screenshot({ path: `${shots}/admin.png`, fullPage: true })
   const fresh = await submit(page, 'after the rotation')
   await openSubmission(page, 'acme', fresh)
   await expect(page.locator('#open-status')).toHaveText(
@@ -678,22 +688,22 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
     /^Decrypted in this browser\. Encrypted under acme\/default v/,
   )
 
-  await page.goto(`${url}#/admin`)
-  await page.getByRole('button', { name: 'Disable' }).click()
-  await expect(page.locator('#admin-status')).toHaveText(
+  await admin.getByRole('button', { name: 'Disable' }).click()
+  await expect(admin.locator('#admin-status')).toHaveText(
     /^Disabled: new submissions, and opening acme’s submissions in any browser without a cached data key, are refused now\./,
   )
-  await expect(page.locator('#key-state')).toContainText('statedisabled')
+  await expect(admin.locator('#key-state')).toContainText('statedisabled')
   const keyButtons = '#key-actions button:visible, #rotation button:visible, #shred button:visible'
-  await expect(page.locator(keyButtons)).toHaveText(['Re-enable', 'Save the schedule', 'Shred the tenant key']) // what applies
-  await page.screenshot({ path: `${shots}/admin-disabled.png`, fullPage: true })
-  // This browser dropped its cached keys; a device that never cached this submission's key is refused too.
-  await openSubmission(page, 'acme', fresh)
-  await expect(page.locator('#open-status')).toHaveText(
+  await expect(admin.locator(keyButtons)).toHaveText(['Re-enable', 'Save the schedule', 'Shred the tenant key']) // what applies
+  await admin.screenshot({ path: `${shots}/admin-disabled.png`, fullPage: true })
+  // A device that never cached this submission's key is refused; the key user's browser that did keeps its
+  // cached key until its TTL, as the message says.
+  await openSubmission(device.page, 'acme', fresh)
+  await expect(device.page.locator('#open-status')).toHaveText(
     'acme’s key is disabled by its key administrator: submissions cannot be made or opened until it is re-enabled. Nothing of this submission is shown. (ERR_KEY_DISABLED)',
   )
-  await openSubmission(device.page, 'acme', fresh)
-  await expect(device.page.locator('#open-status')).toHaveText(/\(ERR_KEY_DISABLED\)$/)
+  await openSubmission(page, 'acme', fresh)
+  await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
   await page.goto(`${url}#/new`)
   await fillForm(page, 'while disabled')
   await page.getByRole('button', { name: 'Encrypt and upload' }).click()
@@ -701,22 +711,27 @@ test('the tenant’s key administrator rotates, disables and re-enables the key;
     / Nothing was stored; your form is kept, so you can try again\. \(ERR_KEY_DISABLED\)$/,
   )
 
-  await page.goto(`${url}#/admin`)
-  await page.getByRole('button', { name: 'Re-enable' }).click()
-  await expect(page.locator('#admin-status')).toHaveText('Re-enabled: acme’s submissions can be made and opened again.')
+  await admin.getByRole('button', { name: 'Re-enable' }).click()
+  await expect(admin.locator('#admin-status')).toHaveText(
+    'Re-enabled: acme’s submissions can be made and opened again.',
+  )
   await openSubmission(device.page, 'acme', fresh)
   await device.page.reload()
   await expect(device.page.locator('#open-status')).toHaveText(
     `Decrypted in this browser. Encrypted under acme/default v${version}.`,
   )
   await device.close()
+  await keys.close()
   expect(auditLines()).toContainEqual(
     expect.objectContaining({ action: 'admin.disable', tenant: 'acme', caller: 'jwt:demo-admin@acme', outcome: 'ok' }),
   )
 })
 
-test('shredding the tenant key makes its submissions unrecoverable, and the app says so plainly', async ({ page }) => {
-  await signIn(page, 'globex', 'admin')
+test('shredding the tenant key makes its submissions unrecoverable, and the app says so plainly', async ({
+  page,
+  browser,
+}) => {
+  await signIn(page, 'globex') // a key user submits; the key administrator shreds, in a browser of its own
   const id = await submit(page, 'globex secret', [
     { name: 'g.txt', mimeType: 'text/plain', buffer: Buffer.from('globex') },
   ])
@@ -724,37 +739,42 @@ test('shredding the tenant key makes its submissions unrecoverable, and the app 
   await expect(page.locator('#open-status')).toHaveText(/^Decrypted in this browser/)
   const before = [...storedFiles(`${storage}/globex`)].length
 
-  await page.goto(`${url}#/admin`)
+  const keyAdmin = await newDevice(browser, 'globex', 'admin')
+  const admin = keyAdmin.page
   for (const next of [2, 3]) {
-    await page.getByRole('button', { name: 'Rotate' }).click()
-    await expect(page.locator('#key-state')).toContainText(`primary version${next}`)
+    await admin.getByRole('button', { name: 'Rotate' }).click()
+    await expect(admin.locator('#key-state')).toContainText(`primary version${next}`)
   }
-  await expect(page.locator('#key-state')).toContainText('versions1, 2, 3')
-  await page.getByLabel('Type the tenant’s name to confirm').fill('globe')
-  await page.getByRole('button', { name: 'Shred the tenant key' }).click()
+  await expect(admin.locator('#key-state')).toContainText('versions1, 2, 3')
+  await admin.getByLabel('Type the tenant’s name to confirm').fill('globe')
+  await admin.getByRole('button', { name: 'Shred the tenant key' }).click()
   // Said in the shred box, where the action was.
-  const shredStatus = page.locator('#shred #shred-status')
+  const shredStatus = admin.locator('#shred #shred-status')
   await expect(shredStatus).toHaveText('Type the tenant’s name exactly to confirm shredding.')
-  expect(await above(page.getByRole('button', { name: 'Shred the tenant key' }), shredStatus)).toBe(true)
-  await expect(page.locator('#key-state')).toContainText('stateenabled')
-  await page.getByLabel('Type the tenant’s name to confirm').fill('globex')
-  await page.getByRole('button', { name: 'Shred the tenant key' }).click()
-  await expect(page.locator('#admin-status')).toHaveText(
+  expect(await above(admin.getByRole('button', { name: 'Shred the tenant key' }), shredStatus)).toBe(true)
+  await expect(admin.locator('#key-state')).toContainText('stateenabled')
+  await admin.getByLabel('Type the tenant’s name to confirm').fill('globex')
+  await admin.getByRole('button', { name: 'Shred the tenant key' }).click()
+  await expect(admin.locator('#admin-status')).toHaveText(
     'Shredded: every version of globex’s key is erased. globex’s submissions can never be opened again, by anyone.',
   )
-  await expect(page.locator('#key-state')).toContainText('statedestroyed')
-  await page.screenshot({ path: `${shots}/admin-shredded.png`, fullPage: true })
+  await expect(admin.locator('#key-state')).toContainText('statedestroyed')
+  await admin.screenshot({ path: `${shots}/admin-shredded.png`, fullPage: true })
   // No dead buttons, no versions that no longer exist; the same after a reload.
-  for (const load of [() => Promise.resolve(), () => page.reload()]) {
+  for (const load of [() => Promise.resolve(), () => admin.reload()]) {
     await load()
-    await expect(page.locator('#key-state')).toContainText('statedestroyed')
+    await expect(admin.locator('#key-state')).toContainText('statedestroyed')
     // nothing applies to the shredded key (the tenant's own-material key, `own`, is another key)
     await expect(
-      page.locator('#key-actions button:visible, #rotation button:visible, #shred button:visible'),
+      admin.locator('#key-actions button:visible, #rotation button:visible, #shred button:visible'),
     ).toHaveCount(0)
-    await expect(page.locator('#key-state')).not.toContainText('primary version')
-    await expect(page.locator('#key-state')).toContainText('versionsnone left (3 erased)')
+    await expect(admin.locator('#key-state')).not.toContainText('primary version')
+    await expect(admin.locator('#key-state')).toContainText('versionsnone left (3 erased)')
   }
+  await keyAdmin.close()
+  // The key user's browser still holds the data keys it cached before the shred (until their TTL, as after a
+  // disable); signing in again drops them (sign-out clears the tenant's cache), as on any other device.
+  await signIn(page, 'globex')
 
   // The list opens nothing that can never open: it says the data is shredded.
   await page.goto(`${url}#/submissions`)

@@ -57,3 +57,61 @@ export async function shredKey(s: Session): Promise<KeyInfo> {
   }
   return call(s, 'destroy')
 }
+
+/** The tenant's key policy, and the roles each permission takes (GET …/policy). */
+export interface PolicyInfo {
+  readonly tenant: string
+  readonly isDefault: boolean
+  readonly policy: {
+    readonly jwtRoles: { readonly 'key-admin': string[]; readonly 'key-user': string[]; readonly auditor: string[] }
+    readonly logContext: string[]
+    readonly updated?: string
+    readonly updatedBy?: string
+  }
+  readonly grants: Readonly<Record<string, readonly string[]>>
+}
+
+/** One line of the tenant's own audit log (docs/key-proxy-api.md, "The tenant's audit log"). */
+export interface AuditLineInfo {
+  readonly seq: number
+  readonly time: string
+  readonly caller: string | null
+  readonly action: string
+  readonly keyId: string | null
+  readonly keyVersion: string | null
+  readonly contextHash: string | null
+  readonly context?: Readonly<Record<string, string>>
+  readonly reason?: string
+  readonly outcome: string
+  readonly requestId: string | null
+}
+
+async function request<T>(session: Session, method: string, path: string, body?: object): Promise<T> {
+  let r: Response
+  try {
+    r = await fetch(`${PROXY_URL}/v1/admin/tenants/${session.tenant}/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${await tokenFor(session)}`, 'content-type': 'application/json' },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(5000),
+    })
+  } catch (err) {
+    const code = (err as Error).name === 'TimeoutError' ? 'ERR_PROXY_TIMEOUT' : 'ERR_PROXY_UNAVAILABLE'
+    throw new EnvelopeError(code, 'the key proxy cannot be reached', { cause: err })
+  }
+  const json = (await r.json().catch(() => ({}))) as T & { error?: { code: string; message: string } }
+  if (!r.ok)
+    throw new EnvelopeError(json.error?.code ?? 'ERR_PROXY', json.error?.message ?? `proxy answered ${r.status}`)
+  return json
+}
+
+export const getPolicy = (s: Session) => request<PolicyInfo>(s, 'GET', 'policy')
+export const putPolicy = (s: Session, policy: { jwtRoles: object; logContext: string[] }) =>
+  request<PolicyInfo>(s, 'PUT', 'policy', policy)
+/** The newest lines of the tenant's audit log, with the route's filters (`caller`, `action`, `outcome`). */
+export const readAudit = (s: Session, filters: Record<string, string>) =>
+  request<{ records: AuditLineInfo[] }>(
+    s,
+    'GET',
+    `audit?${new URLSearchParams({ order: 'desc', limit: '50', ...filters })}`,
+  )

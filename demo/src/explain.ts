@@ -36,7 +36,11 @@ export function explain(err: unknown, { doing, tenant, owner = tenant }: Situati
     ERR_TOKEN_EXPIRED: 'Your sign-in has expired. Sign in again.',
     ERR_UNAUTHENTICATED: 'Your sign-in was not accepted. Sign in again.',
     ERR_TENANT_FORBIDDEN: `This submission belongs to tenant ${owner}. Its data key is wrapped by ${owner}’s master key, and the key proxy refuses to unwrap it for a user of ${tenant}. ${after}`,
-    ERR_ADMIN_REQUIRED: `Only a key administrator of ${tenant} can do this.`,
+    ERR_ADMIN_REQUIRED: `Only the service’s operator can do this.`,
+    ERR_ROLE_FORBIDDEN:
+      doing === 'admin'
+        ? `Your role in ${tenant} does not allow this: under ${tenant}’s key policy, only its key administrators manage its key and policy.`
+        : `You are signed in as a key administrator or auditor of ${tenant}: under ${tenant}’s key policy you may manage or audit its key, but not use it, so you cannot ${doing === 'submit' ? 'make' : 'open'} submissions (separation of duties: its key users do). ${doing === 'submit' ? 'Nothing was stored.' : 'Nothing of this submission is shown.'}`,
     ERR_KEY_DISABLED: `${owner}’s key is disabled by its key administrator: submissions cannot be made or opened until it is re-enabled. ${after}`,
     ERR_KEY_PENDING_DELETION:
       doing === 'submit'

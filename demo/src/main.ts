@@ -1,8 +1,22 @@
-// The demo SPA: sign in as a member or key administrator of a demo tenant, submit a form whose fields and files
-// are encrypted in this browser (in a Web Worker) before upload, open submissions (decrypted as streams, data
-// keys through the IndexedDB cache), and, as a key administrator, rotate, disable, re-enable or shred the
-// tenant's key. Views are plain sections switched by the URL hash.
-import { describeKey, disableKey, enableKey, type KeyInfo, rotateKey, shredKey } from './admin.ts'
+// The demo SPA: sign in as a member (key user), key administrator or auditor of a demo tenant; as a member, submit
+// a form whose fields and files are encrypted in this browser (in a Web Worker) before upload, and open
+// submissions (decrypted as streams, data keys through the IndexedDB cache); as a key administrator, rotate,
+// disable, re-enable or shred the tenant's key and edit its key policy (but open nothing: separation of duties);
+// as a key administrator or auditor, watch the tenant's own audit log live. Views are plain sections switched by
+// the URL hash.
+import {
+  type AuditLineInfo,
+  describeKey,
+  disableKey,
+  enableKey,
+  getPolicy,
+  type KeyInfo,
+  type PolicyInfo,
+  putPolicy,
+  readAudit,
+  rotateKey,
+  shredKey,
+} from './admin.ts'
 import { explain } from './explain.ts'
 import { count, formatBytes, timeElement } from './format.ts'
 import { MAX_LISTED, openTitles } from './list.ts'
@@ -47,14 +61,20 @@ function show(view: (typeof VIEWS)[number]) {
   for (const v of VIEWS) $(`view-${v}`).hidden = v !== view
 }
 
+/** The signed-in user's name, as the demo identity service gives it (the `sub` of its tokens). */
+const USERS = { member: 'demo-user', admin: 'demo-admin', auditor: 'demo-auditor' } as const
+const userOf = (session: Session) => `${USERS[session.role]}@${session.tenant}`
+
 // --- routing ---
 async function route() {
+  stopAudit()
   const session = currentSession()
   $('nav').hidden = !session
   if (!session) return show('sign-in')
-  const user = session.role === 'admin' ? 'demo-admin' : 'demo-user' // as the demo identity service names them
-  $('who').textContent = `${user}@${session.tenant} · ${ROLES.find((r) => r.role === session.role)?.name}`
-  $('nav-admin').hidden = session.role !== 'admin'
+  $('who').textContent = `${userOf(session)} · ${ROLES.find((r) => r.role === session.role)?.name}`
+  // Members use the key (make and open submissions); key administrators and auditors see the tenant key view.
+  $('nav-new').hidden = session.role !== 'member'
+  $('nav-admin').hidden = session.role === 'member'
   const [, page, owner, id] = location.hash.split('/')
   if (page === 'submissions' && owner && id) {
     show('submission')
@@ -64,7 +84,7 @@ async function route() {
     show('submissions')
     return listSubmissions(session)
   }
-  if (page === 'admin' && session.role === 'admin') {
+  if ((page === 'admin' || page === 'new' || !page) && session.role !== 'member') {
     show('admin')
     return showKey(session)
   }
@@ -74,8 +94,9 @@ async function route() {
 // --- sign-in, and the guided tour ---
 function enter(tenant: string, role: Role) {
   signIn({ tenant, role })
-  if (location.hash === '#/new') void route()
-  else location.hash = '#/new'
+  const home = role === 'member' ? '#/new' : '#/admin'
+  if (location.hash === home) void route()
+  else location.hash = home
 }
 const signInForm = $<HTMLFormElement>('sign-in')
 const tenantSelect = signInForm.elements.namedItem('tenant') as HTMLSelectElement
@@ -437,12 +458,135 @@ async function showKey(session: Session) {
   say('shred-status', '')
   say('rotation-status', '')
   say('own-status', '')
+  say('policy-status', '')
+  const admin = session.role === 'admin'
+  const note = $('role-note')
+  note.hidden = false
+  note.textContent = admin
+    ? `You are ${session.tenant}’s key administrator: you manage its key and its key policy, and see its audit log. You cannot open or make ${session.tenant}’s submissions: under its key policy only key users use the key (separation of duties).`
+    : `You are ${session.tenant}’s auditor: you see its audit log, every use of its key. You cannot manage the key or open submissions.`
+  for (const id of ['key-state', 'key-actions', 'rotation', 'own-key', 'shred', 'policy']) $(id).hidden = !admin
+  $('audit').hidden = false
+  startAudit(session)
+  if (!admin) return
   try {
     showKeyInfo(await describeKey(session))
   } catch (err) {
     say('admin-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
   }
   await refreshOwnKey()
+  try {
+    showPolicy(await getPolicy(session))
+  } catch (err) {
+    say('policy-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+  }
+}
+
+// --- the key policy (key administrators edit it) ---
+const policyForm = $<HTMLFormElement>('policy')
+const policyInput = (name: string) => policyForm.elements.namedItem(name) as HTMLInputElement
+const listOf = (text: string) =>
+  text
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
+
+function showPolicy(info: PolicyInfo) {
+  const { jwtRoles, logContext, updatedBy } = info.policy
+  for (const role of ['key-admin', 'key-user', 'auditor'] as const) policyInput(role).value = jwtRoles[role].join(', ')
+  policyInput('logContext').value = logContext.join(', ')
+  $('policy-default').textContent = info.isDefault ? '(the default policy)' : `(set by ${updatedBy ?? 'the operator'})`
+}
+
+policyForm.addEventListener('submit', async (event) => {
+  event.preventDefault()
+  const session = currentSession()
+  if (!session) return
+  say('policy-status', 'Saving…', 'busy')
+  try {
+    const info = await putPolicy(session, {
+      jwtRoles: {
+        'key-admin': listOf(policyInput('key-admin').value),
+        'key-user': listOf(policyInput('key-user').value),
+        auditor: listOf(policyInput('auditor').value),
+      },
+      logContext: listOf(policyInput('logContext').value),
+    })
+    showPolicy(info)
+    say('policy-status', 'Saved: the key proxy applies it to the next request of every user of this tenant.')
+    void refreshAudit(session)
+  } catch (err) {
+    say('policy-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+  }
+})
+
+// --- the tenant's own audit log, live ---
+let auditTimer: ReturnType<typeof setInterval> | undefined
+function stopAudit() {
+  if (auditTimer !== undefined) clearInterval(auditTimer)
+  auditTimer = undefined
+}
+function startAudit(session: Session) {
+  stopAudit()
+  void refreshAudit(session)
+  auditTimer = setInterval(() => void refreshAudit(session), 2000)
+}
+$('audit-filter').addEventListener('change', () => {
+  const session = currentSession()
+  if (session) void refreshAudit(session)
+})
+
+const ACTION_NAMES: Readonly<Record<string, string>> = {
+  'admin.policy': 'read policy',
+  'admin.set-policy': 'edit policy',
+}
+
+/** What a line says in a few words: who, what, on which key and resource, the outcome. */
+function auditRow(line: AuditLineInfo) {
+  const tr = document.createElement('tr')
+  tr.dataset.seq = String(line.seq)
+  const resource = line.context
+    ? Object.entries(line.context)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+    : line.contextHash
+      ? `context ${line.contextHash.slice(0, 8)}…`
+      : ''
+  const cells = [
+    new Date(line.time).toLocaleTimeString(),
+    line.caller ?? '',
+    ACTION_NAMES[line.action] ?? line.action.replace(/^admin\./, ''),
+    line.keyId ? `${line.keyId}${line.keyVersion ? ` v${line.keyVersion}` : ''}` : '',
+    resource + (line.reason ? ` (reason: ${line.reason})` : ''),
+    line.outcome,
+  ]
+  for (const [i, text] of cells.entries()) {
+    const td = document.createElement('td')
+    td.textContent = text
+    if (i === 5 && line.outcome !== 'ok') td.className = 'refused'
+    if (i === 0) td.title = `${line.time} · request ${line.requestId ?? '-'}`
+    tr.append(td)
+  }
+  return tr
+}
+
+async function refreshAudit(session: Session) {
+  const filter = ($('audit-filter') as HTMLSelectElement).value
+  const filters: Record<string, string> =
+    filter === 'opens'
+      ? { action: 'unwrap', caller: `jwt:${USERS.member}@${session.tenant}` }
+      : filter === 'refused'
+        ? { outcome: 'refused' }
+        : {}
+  try {
+    const { records } = await readAudit(session, filters)
+    $('audit-lines')
+      .querySelector('tbody')!
+      .replaceChildren(...records.map(auditRow))
+    say('audit-status', records.length ? '' : 'No line matches yet.')
+  } catch (err) {
+    say('audit-status', explain(err, { doing: 'admin', tenant: session.tenant }), 'error')
+  }
 }
 
 /**

@@ -9,7 +9,7 @@ export const STORAGE_URL = import.meta.env.VITE_STORAGE_URL ?? 'http://127.0.0.1
 /** How long an unwrapped DEK is reused from this browser's cache: the delay before a disable reaches it. */
 export const DEK_CACHE_TTL_MS = 10 * 60_000
 
-export type Role = 'member' | 'admin'
+export type Role = 'member' | 'admin' | 'auditor'
 export interface Session {
   readonly tenant: string
   readonly role: Role

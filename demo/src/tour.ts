@@ -21,24 +21,33 @@ export const STEPS: readonly string[] = [
   'Sign in as a member of acme and send the form with a file: it is encrypted in this page, and storage receives ciphertext only.',
   'Open it from Submissions: its title, fields and file are decrypted here. After a reload its data keys come from this browser’s cache, without asking the key proxy.',
   'Copy the submission’s address, sign in as a member of globex and open it: storage hands over the ciphertext, but the key proxy refuses acme’s key to globex.',
-  'Sign in as acme’s key administrator and open Tenant key: rotate, disable and re-enable the key, and see what each means for opening submissions. Shredding erases it for good.',
+  'Sign in as acme’s key administrator and open Tenant key: rotate, disable and re-enable the key, and see what each means for opening submissions. Shredding erases it for good. A key administrator manages the key but cannot open submissions: try one.',
+  'In Tenant key, the key administrator (or the auditor) sees acme’s own audit log, live: every open of a submission, by whom, with its submission’s name, and every refusal. The key administrator edits who may do what (the key policy).',
 ]
 
 export const ROLES: readonly TourRole[] = [
   {
     role: 'member',
-    name: 'member',
+    name: 'key user',
     summary: 'submits and opens',
-    shows: 'New submission and Submissions: sends forms encrypted in this page, and opens the tenant’s submissions.',
+    shows:
+      'New submission and Submissions: sends forms encrypted in this page, and opens the tenant’s submissions (the tenant’s key policy makes members its key users).',
     tryThis: 'Attach a large file and watch it being encrypted and uploaded in parts.',
   },
   {
     role: 'admin',
     name: 'key administrator',
-    summary: 'also controls the tenant’s key',
+    summary: 'controls the tenant’s key, cannot open submissions',
     shows:
-      'Everything a member sees, and Tenant key: the customer’s own control over its data key, to rotate, disable, re-enable or shred.',
-    tryThis: 'Disable the key, then open a submission: it is refused until you re-enable the key.',
+      'Tenant key: the customer’s own control over its data key (rotate, disable, re-enable, shred), who may do what (the key policy), and the tenant’s audit log. Separation of duties: it cannot open or make submissions.',
+    tryThis: 'Disable the key, then, as a key user, open a submission: it is refused until you re-enable the key.',
+  },
+  {
+    role: 'auditor',
+    name: 'auditor',
+    summary: 'reads the tenant’s audit log',
+    shows: 'Tenant key, the audit log only: every use of the tenant’s key, by whom, when, and every refusal.',
+    tryThis: 'Filter the log to refusals, then sign in as the key administrator and try to open a submission.',
   },
 ]
 
