@@ -37,7 +37,7 @@ export const ROLES: readonly TourRole[] = [
   {
     role: 'admin',
     name: 'key administrator',
-    summary: 'controls the tenant’s key, cannot open submissions',
+    summary: 'manages the key only',
     shows:
       'Tenant key: the customer’s own control over its data key (rotate, disable, re-enable, shred), who may do what (the key policy), and the tenant’s audit log. Separation of duties: it cannot open or make submissions.',
     tryThis: 'Disable the key, then, as a key user, open a submission: it is refused until you re-enable the key.',
