@@ -72,7 +72,7 @@ export interface AppOptions {
    * with `ERR_HOST_NOT_ALLOWED` (no DNS rebinding). A function: the list once the port is known. Default: any.
    */
   readonly allowedHosts?: readonly string[] | (() => readonly string[] | undefined)
-  /** Tenants' key policies (src/policy/). Default: in memory, {@link defaultPolicy} with no JWT key administrator. */
+  /** Tenants' key policies (src/policy/). Default: in memory, the default policy (docs/key-proxy-api.md, "Key policy"). */
   readonly policies?: PolicyStore
   /** Whether a tenant's key administrators may manage its KMS entries (create, register, primary, retire). */
   readonly tenantKmsAdmin?: boolean

@@ -78,7 +78,7 @@ export interface ProxyConfig {
    * default none: those loopback names when bound to loopback, else any.
    */
   readonly allowedHosts?: readonly string[]
-  /** The key policy of a tenant that has none of its own (default: {@link defaultPolicy} of `jwt.keyAdminRole`). */
+  /** The key policy of a tenant that has none of its own (default: docs/key-proxy-api.md, "Key policy"). */
   readonly defaultPolicy?: TenantPolicy
   /** Whether a tenant's key administrators may manage its KMS entries (create, register, primary, retire). Default false. */
   readonly tenantKmsAdmin: boolean
