@@ -35,6 +35,14 @@ test('each bad setting is named', () => {
     [{ leaseMaxDeks: 0 }, '"leaseMaxDeks"'],
     [{ pkcs11Modules: '/usr/lib/x.so' }, '"pkcs11Modules"'],
     [{ allowedHosts: [] }, '"allowedHosts"'],
+    [{ apiKeys: [{ id: 'a', sha256: 'a'.repeat(64), tenants: ['acme'], scopes: ['owner'] }] }, '"apiKeys[0]"'],
+    [{ defaultPolicy: { jwtRoles: { superuser: ['x'] } } }, '"defaultPolicy"'],
+    [{ defaultPolicy: { logContext: 'submission' } }, '"defaultPolicy"'],
+    [{ tenantKmsAdmin: 'yes' }, '"tenantKmsAdmin"'],
+    [{ auditRetentionDays: 0 }, '"auditRetentionDays"'],
+    [{ auditWebhooks: [{ tenant: 'acme', url: 'file:///etc/passwd' }] }, '"auditWebhooks[0]"'],
+    [{ auditWebhooks: [{ tenant: '../x', url: 'https://siem.example/' }] }, '"auditWebhooks[0]"'],
+    [{ auditWebhookRetryMs: 0 }, '"auditWebhookRetryMs"'],
   ]
   for (const [settings, name] of bad) {
     const got = codeAndMessage(() => resolveConfig(settings, {}))
