@@ -32,10 +32,10 @@ import { contextHash } from './kms/edek-jwe.ts'
 import type { Logger } from './log.ts'
 import type { ProxyMetrics } from './metrics.ts'
 import { checkName } from './names.ts'
+import { observeRequests } from './observe.ts'
 import { authorize, PolicyStore } from './policy/authorize.ts'
 import { defaultPolicy, permissionOf } from './policy/policy.ts'
 import { policyRoutes } from './policy/routes.ts'
-import { observeRequests } from './observe.ts'
 
 /**
  * Options of {@link createApp}: the KMS, who may call, where audit lines go, and the request limits.
