@@ -22,7 +22,7 @@ import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { auditRoutes, entryOf } from './audit/routes.ts'
 import type { AuditStore } from './audit/store.ts'
-import { type AuditLine, AuditLog, type AuditSink } from './audit.ts'
+import { type AuditLine, AuditLog, type AuditSink, boundLine } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
 import { byokRoutes } from './byok/routes.ts'
 import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
@@ -31,7 +31,7 @@ import type { KmsBackend, LifecycleAction, RegisterRequest } from './kms/backend
 import { contextHash } from './kms/edek-jwe.ts'
 import type { Logger } from './log.ts'
 import type { ProxyMetrics } from './metrics.ts'
-import { checkName } from './names.ts'
+import { checkName, isName } from './names.ts'
 import { observeRequests } from './observe.ts'
 import { authorize, PolicyStore } from './policy/authorize.ts'
 import { defaultPolicy, permissionOf } from './policy/policy.ts'
@@ -257,14 +257,16 @@ export function createApp(options: AppOptions): Hono<Vars> {
     }
     // A refusal after the tenant was known (a bad body, a bad reason) is that tenant's line too.
     if (full.tenant === null && c.get('tenant') !== undefined) full = { ...full, tenant: c.get('tenant')! }
+    full = boundLine(full) // both logs get the bounded line, whatever a request sent
     const written = auditLog.write(full)
     const caller = c.get('who')
     const tenant = full.tenant
     // A caller of another tenant writes nothing into this tenant's log (it cannot flood or forge it).
     // Reading a tenant's log is in the operator's log only (a live view would otherwise fill the log it reads).
+    // Only a tenant's name: a requested tenant that is not one (200 kB of it) is in the operator's log alone.
     if (
       !tenantAudit ||
-      !tenant ||
+      !isName(tenant) ||
       !caller ||
       full.action === 'audit.read' ||
       !(caller.admin || caller.tenants === '*' || caller.tenants.includes(tenant))

@@ -2,13 +2,16 @@
 // byte of the body is read; stalled connections are cut by the header and request timeouts; the connection cap
 // holds; every audit field is bounded; the context-hash memo is bounded by bytes.
 
+import { readdirSync } from 'node:fs'
 import { request } from 'node:http'
 import { connect, type Socket } from 'node:net'
+import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { contextHash } from '../src/kms/edek-jwe.ts'
+import { NAME_PATTERN } from '../src/names.ts'
 import { hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
 const API_KEY = 'limits-key'
@@ -195,6 +198,9 @@ describe('audit lines are bounded', () => {
         if (typeof value === 'string') expect(value.length).toBeLessThanOrEqual(128)
     }
     expect(lines.at(-1)).toMatchObject({ caller: expect.stringMatching(/^jwt:s+…$/), outcome: 'ERR_TENANT_FORBIDDEN' })
+    // A requested tenant that is no name makes no tenant log (it once made the proxy refuse everything after).
+    expect(readdirSync(join(proxy.dataDir, 'audit')).every((name) => NAME_PATTERN.test(name))).toBe(true)
+    expect(await post('generate', { context: {}, tenant: 'acme' })).toBe(400) // served (no nonce), not 503
   })
 })
 
