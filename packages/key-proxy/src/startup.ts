@@ -6,7 +6,8 @@ import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
 import { FileAuditStore } from './audit/file-store.ts'
-import { openAuditSigner } from './audit/signer.ts'
+import { PostgresAuditStore } from './audit/postgres-store.ts'
+import { agreedAuditSigner, openAuditSigner } from './audit/signer.ts'
 import { withWebhooks } from './audit/webhook.ts'
 import { openAuditFile } from './audit-file.ts'
 import { sha256Hex } from './auth.ts'
@@ -148,10 +149,17 @@ export async function startup(
     env,
   })
   await kms.configure(config.tenants)
-  // Each tenant's own audit log (src/audit/): hash chains in <data>/audit/, checkpoints signed with a key kept there.
-  const signer = openAuditSigner(`${dataDir}/audit-signing.key`)
+  // Each tenant's own audit log (src/audit/): one hash chain per tenant, checkpoints signed by the proxy. On a shared
+  // PostgreSQL keystore, in that database (every instance writes each tenant's one chain, with one signing key
+  // sealed in the keystore); else in <data>/audit/ with the key in <data>/audit-signing.key.
+  const shared = keystore instanceof PostgresKeystore ? keystore : undefined
+  const signer = shared
+    ? await agreedAuditSigner((name, value) => shared.agree(name, value), rootKey)
+    : openAuditSigner(`${dataDir}/audit-signing.key`)
   const auditStore = withWebhooks(
-    FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) }),
+    shared && config.keystore
+      ? await PostgresAuditStore.open({ url: config.keystore.url, signer })
+      : FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) }),
     config.auditWebhooks,
     {
       retryMs: config.auditWebhookRetryMs,

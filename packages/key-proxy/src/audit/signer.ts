@@ -4,7 +4,17 @@
  * fetches it there, or reads it from a file the customer kept).
  * @module
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  hkdfSync,
+  type KeyObject,
+  randomBytes,
+  randomUUID,
+} from 'node:crypto'
 import { chmodSync, existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { keyId } from './chain.ts'
 
@@ -40,7 +50,10 @@ export function openAuditSigner(path: string): AuditSigner {
     }
   }
   chmodSync(path, 0o600)
-  const privateKey = createPrivateKey(readFileSync(path, 'utf8'))
+  return signerOf(createPrivateKey(readFileSync(path, 'utf8')))
+}
+
+function signerOf(privateKey: KeyObject): AuditSigner {
   const publicKey = createPublicKey(privateKey)
   const kid = keyId(publicKey)
   const { kty, crv, x } = publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string }
@@ -50,4 +63,31 @@ export function openAuditSigner(path: string): AuditSigner {
     kid,
     publicJwk: { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' } as AuditSigner['publicJwk'],
   }
+}
+
+/**
+ * The signing key every instance on one shared keystore uses: the first instance to start makes it and stores it
+ * sealed under the root key (AES-256-GCM, with a key derived from the root key by HKDF), which every instance on
+ * one keystore shares; the others read the same sealed key (`agree`: the keystore's first-writer-wins value).
+ *
+ * @example
+ * ```ts
+ * const signer = await agreedAuditSigner((name, value) => keystore.agree(name, value), rootKey)
+ * ```
+ * @throws whatever `agree` throws (`ERR_KEYSTORE_UNAVAILABLE`); an Error when the sealed key does not open (another root key)
+ */
+export async function agreedAuditSigner(
+  agree: (name: string, value: string) => Promise<string>,
+  rootKey: Uint8Array,
+): Promise<AuditSigner> {
+  const key = Buffer.from(hkdfSync('sha256', rootKey, Buffer.alloc(0), 'envelope audit signing key', 32))
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const der = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' })
+  const mine = Buffer.concat([iv, cipher.update(der), cipher.final(), cipher.getAuthTag()]).toString('base64url')
+  const sealed = Buffer.from(await agree('audit-signing-key', mine), 'base64url')
+  const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(0, 12))
+  decipher.setAuthTag(sealed.subarray(sealed.length - 16))
+  const opened = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()])
+  return signerOf(createPrivateKey({ key: opened, format: 'der', type: 'pkcs8' }))
 }

@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest'
 import { type AuditEntry, type AuditRecord, type Checkpoint, GENESIS, verifyExport } from '../../src/audit/chain.ts'
 import { FileAuditStore } from '../../src/audit/file-store.ts'
 import { openAuditSigner } from '../../src/audit/signer.ts'
+import { auditStoreAcceptance } from './store-acceptance.ts'
 
 const entry = (i: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
   time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
@@ -50,6 +51,30 @@ async function exportAll(store: FileAuditStore, tenant: string): Promise<string[
 }
 
 describe('file audit store', () => {
+  auditStoreAcceptance({
+    async open() {
+      const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
+      const signer = openAuditSigner(join(dir, 'audit-signing.key'))
+      let tail: Promise<unknown> = Promise.resolve()
+      const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
+        const run = tail.then(write)
+        tail = run.catch(() => {})
+        return run
+      }
+      const open = () =>
+        FileAuditStore.open({
+          dir: join(dir, 'audit'),
+          signer,
+          segmentLines: 10,
+          maxScan: 25,
+          checkpointIntervalMs: 0,
+          sync: { shared: true, exclusive },
+        })
+      const [a, b] = [open(), open()]
+      return { a, b, signer, close: async () => void (await Promise.all([a.close(), b.close()])) }
+    },
+  })
+
   test('one chain per tenant, across segments and a restart; a torn last line is cut off', async () => {
     const { dir, signer, open } = setup({ segmentLines: 4 })
     let store = open()

@@ -1,0 +1,257 @@
+/**
+ * The audit store for several instances on one PostgreSQL (beside the PostgreSQL keystore, `keystore.url`): one
+ * row per line, and each tenant's chain serialized by the database. An append is one transaction that locks the
+ * tenant's head row (`select … for update`), links the line after it, inserts it and moves the head: instances
+ * never keep chains of their own, and two appends of one tenant never race. Checkpoints are rows too, signed
+ * with the key every instance shares (signer.ts, `agreedAuditSigner`).
+ *
+ * | table | key | what |
+ * |---|---|---|
+ * | `envelope_audit_lines` | `(tenant, seq)` | the line's JSON, and its time, action, outcome and caller to filter on |
+ * | `envelope_audit_heads` | `tenant` | the last seq and hash, and the first seq kept (after retention) |
+ * | `envelope_audit_checkpoints` | `(tenant, seq)` | a signed checkpoint's JSON |
+ *
+ * Reads are bounded as the file store's: a query looks at a window of at most `maxScan` seqs and says where to go on.
+ * @module
+ */
+import pg from 'pg'
+import { ProxyError } from '../errors.ts'
+import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
+import type { AuditSigner } from './signer.ts'
+import type { AuditPage, AuditQuery, AuditStore } from './store.ts'
+
+/**
+ * Options of {@link PostgresAuditStore.open}.
+ *
+ * @example
+ * ```ts
+ * const store = await PostgresAuditStore.open({ url: 'postgres://envelope@db/envelope', signer })
+ * ```
+ */
+export interface PostgresAuditStoreOptions {
+  readonly url: string
+  readonly signer: AuditSigner
+  /** A checkpoint every this many lines of a tenant. Default 500. */
+  readonly checkpointEvery?: number
+  /** Most seqs one query looks at. Default 10,000. */
+  readonly maxScan?: number
+  readonly poolSize?: number
+}
+
+const SCHEMA = `
+create table if not exists envelope_audit_lines (
+  tenant text not null, seq bigint not null, time timestamptz not null, action text not null,
+  outcome text not null, caller text, line text not null, primary key (tenant, seq));
+create index if not exists envelope_audit_lines_time on envelope_audit_lines (tenant, time);
+create table if not exists envelope_audit_heads (
+  tenant text primary key, seq bigint not null, hash text not null, first_seq bigint not null default 1);
+create table if not exists envelope_audit_checkpoints (
+  tenant text not null, seq bigint not null, checkpoint text not null, primary key (tenant, seq));`
+
+const unavailable = (err: unknown) =>
+  new ProxyError('ERR_AUDIT_UNAVAILABLE', 'the audit database cannot be used', { cause: err })
+
+export class PostgresAuditStore implements AuditStore {
+  readonly #pool: pg.Pool
+  readonly #signer: AuditSigner
+  readonly #every: number
+  readonly #maxScan: number
+
+  private constructor(pool: pg.Pool, options: PostgresAuditStoreOptions) {
+    this.#pool = pool
+    this.#signer = options.signer
+    this.#every = options.checkpointEvery ?? 500
+    this.#maxScan = options.maxScan ?? 10_000
+  }
+
+  /**
+   * Connects and makes the tables (once, under an advisory lock, whatever the instances starting at once).
+   * @throws {ProxyError} `ERR_AUDIT_UNAVAILABLE` when the database cannot be used
+   */
+  static async open(options: PostgresAuditStoreOptions): Promise<PostgresAuditStore> {
+    const pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: 2000,
+      query_timeout: 5000,
+    })
+    pool.on('error', () => {}) // an idle connection lost: the pool makes another
+    try {
+      const c = await pool.connect()
+      try {
+        await c.query('select pg_advisory_lock(hashtext($1))', ['envelope_audit_schema'])
+        await c.query(SCHEMA)
+        await c.query('select pg_advisory_unlock(hashtext($1))', ['envelope_audit_schema'])
+      } finally {
+        c.release()
+      }
+    } catch (err) {
+      await pool.end().catch(() => {})
+      throw unavailable(err)
+    }
+    return new PostgresAuditStore(pool, options)
+  }
+
+  /** Runs `work` in a transaction holding the tenant's head row; the head as it was. */
+  async #locked<T>(tenant: string, work: (c: pg.PoolClient, head: { seq: number; hash: string }) => Promise<T>) {
+    let c: pg.PoolClient
+    try {
+      c = await this.#pool.connect()
+    } catch (err) {
+      throw unavailable(err)
+    }
+    try {
+      await c.query('begin')
+      await c.query(
+        'insert into envelope_audit_heads (tenant, seq, hash) values ($1, 0, $2) on conflict (tenant) do nothing',
+        [tenant, GENESIS],
+      )
+      const { rows } = await c.query<{ seq: string; hash: string }>(
+        'select seq, hash from envelope_audit_heads where tenant = $1 for update',
+        [tenant],
+      )
+      const result = await work(c, { seq: Number(rows[0]!.seq), hash: rows[0]!.hash })
+      await c.query('commit')
+      return result
+    } catch (err) {
+      await c.query('rollback').catch(() => {})
+      throw err instanceof ProxyError ? err : unavailable(err)
+    } finally {
+      c.release()
+    }
+  }
+
+  async #sign(c: pg.PoolClient, tenant: string, head: { seq: number; hash: string }): Promise<Checkpoint> {
+    const cp = signCheckpoint(this.#signer.privateKey, this.#signer.kid, { tenant, ...head })
+    await c.query(
+      'insert into envelope_audit_checkpoints (tenant, seq, checkpoint) values ($1, $2, $3) on conflict do nothing',
+      [tenant, cp.seq, JSON.stringify(cp)],
+    )
+    return cp
+  }
+
+  async append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+    return this.#locked(tenant, async (c, head) => {
+      const record = chainRecord(tenant, entry, head)
+      await c.query(
+        `insert into envelope_audit_lines (tenant, seq, time, action, outcome, caller, line)
+           values ($1, $2, $3, $4, $5, $6, $7)`,
+        [tenant, record.seq, record.time, record.action, record.outcome, record.caller, JSON.stringify(record)],
+      )
+      await c.query('update envelope_audit_heads set seq = $2, hash = $3 where tenant = $1', [
+        tenant,
+        record.seq,
+        record.hash,
+      ])
+      if (record.seq % this.#every === 0) await this.#sign(c, tenant, { seq: record.seq, hash: record.hash })
+      return record
+    })
+  }
+
+  async query(tenant: string, q: AuditQuery): Promise<AuditPage> {
+    const bounds = await this.bounds(tenant)
+    if (!bounds) return { records: [] }
+    const limit = Math.min(Math.max(q.limit ?? 100, 1), 1000)
+    const desc = q.order === 'desc'
+    // The window of seqs this page looks at: at most maxScan of them, from where the last page stopped.
+    const lo = desc ? Math.max(bounds.first, (q.after ?? bounds.last + 1) - this.#maxScan) : (q.after ?? 0) + 1
+    const hi = desc ? (q.after ?? bounds.last + 1) - 1 : Math.min(bounds.last, (q.after ?? 0) + this.#maxScan)
+    const where = ['tenant = $1', 'seq >= $2', 'seq <= $3']
+    const args: unknown[] = [tenant, lo, hi]
+    const add = (sql: string, value: unknown) => {
+      args.push(value)
+      where.push(sql.replace('?', `$${args.length}`))
+    }
+    if (q.from !== undefined) add('time >= ?', q.from)
+    if (q.to !== undefined) add('time <= ?', q.to)
+    if (q.action !== undefined) add('action = ?', q.action)
+    if (q.caller !== undefined) add('caller = ?', q.caller)
+    if (q.outcome === 'refused') where.push(`outcome <> 'ok'`)
+    else if (q.outcome !== undefined) add('outcome = ?', q.outcome)
+    args.push(limit + 1)
+    let rows: { seq: string; line: string }[]
+    try {
+      rows = (
+        await this.#pool.query<{ seq: string; line: string }>(
+          `select seq, line from envelope_audit_lines where ${where.join(' and ')}
+             order by seq ${desc ? 'desc' : 'asc'} limit $${args.length}`,
+          args,
+        )
+      ).rows
+    } catch (err) {
+      throw unavailable(err)
+    }
+    const records = rows.slice(0, limit).map((r) => JSON.parse(r.line) as AuditRecord)
+    if (rows.length > limit) return { records, next: records.at(-1)!.seq }
+    // The window is done: go on past it, unless it reached the end of the log.
+    if (desc ? lo > bounds.first : hi < bounds.last) return { records, next: desc ? lo : hi }
+    return { records }
+  }
+
+  async checkpoint(tenant: string): Promise<Checkpoint | undefined> {
+    return this.#locked(tenant, async (c, head) => {
+      if (head.seq === 0) return undefined
+      const { rows } = await c.query<{ checkpoint: string }>(
+        'select checkpoint from envelope_audit_checkpoints where tenant = $1 and seq = $2',
+        [tenant, head.seq],
+      )
+      return rows[0] ? (JSON.parse(rows[0].checkpoint) as Checkpoint) : this.#sign(c, tenant, head)
+    })
+  }
+
+  async checkpoints(tenant: string, from: number, to: number): Promise<readonly Checkpoint[]> {
+    try {
+      const { rows } = await this.#pool.query<{ checkpoint: string }>(
+        `select checkpoint from envelope_audit_checkpoints where tenant = $1 and seq >= $2 and seq <= $3
+           order by seq`,
+        [tenant, from, to],
+      )
+      return rows.map((r) => JSON.parse(r.checkpoint) as Checkpoint)
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async bounds(tenant: string): Promise<{ first: number; last: number } | undefined> {
+    try {
+      const { rows } = await this.#pool.query<{ first_seq: string; seq: string }>(
+        'select first_seq, seq from envelope_audit_heads where tenant = $1',
+        [tenant],
+      )
+      const row = rows[0]
+      return row && Number(row.seq) > 0 ? { first: Number(row.first_seq), last: Number(row.seq) } : undefined
+    } catch (err) {
+      throw unavailable(err)
+    }
+  }
+
+  async prune(before: string): Promise<void> {
+    let tenants: string[]
+    try {
+      tenants = (await this.#pool.query<{ tenant: string }>('select tenant from envelope_audit_heads')).rows.map(
+        (r) => r.tenant,
+      )
+    } catch (err) {
+      throw unavailable(err)
+    }
+    for (const tenant of tenants) {
+      await this.#locked(tenant, async (c) => {
+        // The last checkpoint whose next line is older than the cut: everything up to it goes, it stays.
+        const { rows } = await c.query<{ seq: string }>(
+          `select max(k.seq) as seq from envelope_audit_checkpoints k
+             join envelope_audit_lines l on l.tenant = k.tenant and l.seq = k.seq + 1
+            where k.tenant = $1 and l.time < $2`,
+          [tenant, before],
+        )
+        const upTo = rows[0]?.seq === null || rows[0]?.seq === undefined ? undefined : Number(rows[0].seq)
+        if (upTo === undefined) return
+        await c.query('delete from envelope_audit_lines where tenant = $1 and seq <= $2', [tenant, upTo])
+        await c.query('update envelope_audit_heads set first_seq = $2 where tenant = $1', [tenant, upTo + 1])
+      })
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end()
+  }
+}
