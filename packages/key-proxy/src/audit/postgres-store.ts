@@ -100,6 +100,11 @@ export class PostgresAuditStore implements AuditStore {
     } catch (err) {
       throw unavailable(err)
     }
+    // A checked-out connection has no error listener of the pool's: one lost meanwhile (the server gone) would be
+    // an uncaught error; its query rejects anyway.
+    const ignore = () => {}
+    c.on('error', ignore)
+    let broken: Error | undefined
     try {
       await c.query('begin')
       await c.query(
@@ -115,9 +120,11 @@ export class PostgresAuditStore implements AuditStore {
       return result
     } catch (err) {
       await c.query('rollback').catch(() => {})
+      if (!(err instanceof ProxyError)) broken = err as Error // a connection that failed is closed, not reused
       throw err instanceof ProxyError ? err : unavailable(err)
     } finally {
-      c.release()
+      c.off('error', ignore)
+      c.release(broken)
     }
   }
 

@@ -21,7 +21,12 @@ async function database(): Promise<string> {
   await c.connect()
   await c.query(`create database ${name}`)
   await c.end()
-  return server.url.replace(/\/[^/]*$/, `/${name}`)
+  const url = server.url.replace(/\/[^/]*$/, `/${name}`)
+  const d = new pg.Client({ connectionString: url })
+  await d.connect()
+  await d.query('create table meta (name text primary key, value text not null)')
+  await d.end()
+  return url
 }
 
 /** The keystore's agreement on one value per name, as a table (PostgresKeystore.agree does the same). */
@@ -30,7 +35,6 @@ function agreeIn(url: string) {
     const c = new pg.Client({ connectionString: url })
     await c.connect()
     try {
-      await c.query('create table if not exists meta (name text primary key, value text not null)')
       const { rows } = await c.query<{ value: string }>(
         'insert into meta values ($1, $2) on conflict (name) do update set name = excluded.name returning value',
         [name, value],

@@ -166,9 +166,10 @@ describe('what the instances hold to', () => {
     pg.halt()
     try {
       expect(await eventually(async () => (await ready()) === 'ERR_KEYSTORE_UNAVAILABLE')).toBe(true)
-      // Key use goes on from what the instance holds, until its copy is stale (staleAfterMs): then it is refused.
+      // Key use is refused: each tenant's own audit log is in that database too, and no DEK leaves without its
+      // line there (ERR_AUDIT_UNAVAILABLE, fail closed), even while the keystore's copy is still fresh.
       const refused = async () =>
-        (await codeOf(clientOf(probe.url, 'mi', 0).generateDataKey({}))) === 'ERR_KEYSTORE_UNAVAILABLE'
+        (await codeOf(clientOf(probe.url, 'mi', 0).generateDataKey({}))) === 'ERR_AUDIT_UNAVAILABLE'
       expect(await eventually(refused)).toBe(true)
     } finally {
       pg.resume()
