@@ -108,10 +108,10 @@ async function request<T>(session: Session, method: string, path: string, body?:
 export const getPolicy = (s: Session) => request<PolicyInfo>(s, 'GET', 'policy')
 export const putPolicy = (s: Session, policy: { jwtRoles: object; logContext: string[] }) =>
   request<PolicyInfo>(s, 'PUT', 'policy', policy)
-/** The newest lines of the tenant's audit log, with the route's filters (`caller`, `action`, `outcome`). */
+/** The newest 15 lines of the tenant’s audit log, with the route's filters (`caller`, `action`, `outcome`). */
 export const readAudit = (s: Session, filters: Record<string, string>) =>
   request<{ records: AuditLineInfo[] }>(
     s,
     'GET',
-    `audit?${new URLSearchParams({ order: 'desc', limit: '50', ...filters })}`,
+    `audit?${new URLSearchParams({ order: 'desc', limit: '15', ...filters })}`,
   )
