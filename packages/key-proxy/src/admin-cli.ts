@@ -100,7 +100,6 @@ const scopes = flag('--scopes')
 const policyText = flag('--set')
 const policyFile = flag('--policy-file')
 const from = flag('--from')
-const out = flag('--out')
 const publicKeyFile = flag('--public-key')
 const [command, tenant] = args
 if (command === 'audit' && tenant === 'verify') {
@@ -271,7 +270,7 @@ try {
   })
   if (command === 'audit' && res.ok) {
     const text = await res.text()
-    if (out) writeFileSync(out, text)
+    if (outFile) writeFileSync(outFile, text)
     else process.stdout.write(text)
     process.exit(0)
   }
