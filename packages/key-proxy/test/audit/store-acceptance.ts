@@ -63,6 +63,20 @@ export function auditStoreAcceptance(setup: AuditStoreSetup): void {
     await close()
   })
 
+  test('a batch of 4000 lines at once from two writers (two big unwrap batches): every one written, one chain', async () => {
+    const { a, b, signer, close } = await setup.open()
+    const records = await Promise.all(
+      Array.from({ length: 4000 }, (_, i) => (i % 2 ? a : b).append('acme', entry(i + 1))),
+    )
+    expect(new Set(records.map((r) => r.seq)).size).toBe(4000)
+    expect((await b.bounds('acme'))?.last).toBe(4000)
+    expect(verifyExport((await exportAll(a, 'acme')).join('\n'), signer.publicJwk)).toMatchObject({
+      ok: true,
+      lines: 4000,
+    })
+    await close()
+  })
+
   test('pages in both orders, with filters, each reading a bounded window, never a gap or a repeat', async () => {
     const { a, close } = await setup.open()
     for (let i = 1; i <= 100; i++) await a.append('acme', entry(i, { caller: i === 90 ? 'jwt:carol' : 'jwt:alice' }))
