@@ -18,7 +18,7 @@ import pg from 'pg'
 import { ProxyError } from '../errors.ts'
 import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
-import type { AuditPage, AuditQuery, AuditStore } from './store.ts'
+import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
 
 /**
  * Options of {@link PostgresAuditStore.open}.
@@ -51,12 +51,6 @@ create table if not exists envelope_audit_checkpoints (
 /** Most lines one transaction writes (7 parameters each: within PostgreSQL's 65535 per statement). */
 const MAX_GROUP = 500
 
-interface QueuedLine {
-  readonly entry: AuditEntry
-  resolve(record: AuditRecord): void
-  reject(err: unknown): void
-}
-
 const unavailable = (err: unknown) =>
   new ProxyError('ERR_AUDIT_UNAVAILABLE', 'the audit database cannot be used', { cause: err })
 
@@ -65,8 +59,8 @@ export class PostgresAuditStore implements AuditStore {
   readonly #signer: AuditSigner
   readonly #every: number
   readonly #maxScan: number
-  /** Lines waiting for their tenant's next transaction; the first is being written. */
-  readonly #queues = new Map<string, QueuedLine[]>()
+  /** Lines of one tenant written a group per transaction (group commit). */
+  readonly #appends = new GroupedAppends((tenant, entries) => this.#appendGroup(tenant, entries), MAX_GROUP)
 
   private constructor(pool: pg.Pool, options: PostgresAuditStoreOptions) {
     this.#pool = pool
@@ -148,57 +142,37 @@ export class PostgresAuditStore implements AuditStore {
     return cp
   }
 
-  /**
-   * Appends go through a queue per tenant, and what queued while one transaction ran is written by the next, in
-   * one transaction (group commit): a batch of 1000 unwraps is a few transactions on the tenant's head row, not
-   * 1000 waiting for the pool and for each other's row lock (which timed out under load: ERR_AUDIT_UNAVAILABLE).
-   * Each caller still learns of its own line only once it is committed.
-   */
   append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
-    return new Promise((resolve, reject) => {
-      let queue = this.#queues.get(tenant)
-      if (!queue) this.#queues.set(tenant, (queue = []))
-      queue.push({ entry, resolve, reject })
-      if (queue.length === 1) void this.#drain(tenant, queue)
-    })
+    return this.#appends.append(tenant, entry)
   }
 
-  async #drain(tenant: string, queue: QueuedLine[]): Promise<void> {
-    while (queue.length) {
-      const group = queue.slice(0, MAX_GROUP)
-      try {
-        const records = await this.#locked(tenant, async (c, head) => {
-          const out: AuditRecord[] = []
-          let before = head
-          for (const { entry } of group) {
-            const record = chainRecord(tenant, entry, before)
-            out.push(record)
-            before = { seq: record.seq, hash: record.hash }
-          }
-          const values: unknown[] = []
-          const rows = out.map((r, i) => {
-            values.push(tenant, r.seq, r.time, r.action, r.outcome, r.caller, JSON.stringify(r))
-            return `($${i * 7 + 1}, $${i * 7 + 2}, $${i * 7 + 3}, $${i * 7 + 4}, $${i * 7 + 5}, $${i * 7 + 6}, $${i * 7 + 7})`
-          })
-          await c.query(
-            `insert into envelope_audit_lines (tenant, seq, time, action, outcome, caller, line) values ${rows.join(', ')}`,
-            values,
-          )
-          await c.query('update envelope_audit_heads set seq = $2, hash = $3 where tenant = $1', [
-            tenant,
-            before.seq,
-            before.hash,
-          ])
-          for (const r of out) if (r.seq % this.#every === 0) await this.#sign(c, tenant, { seq: r.seq, hash: r.hash })
-          return out
-        })
-        group.forEach((line, i) => line.resolve(records[i]!))
-      } catch (err) {
-        for (const line of group) line.reject(err)
+  /** A group of lines in one transaction on the tenant's head row (GroupedAppends). */
+  #appendGroup(tenant: string, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    return this.#locked(tenant, async (c, head) => {
+      const out: AuditRecord[] = []
+      let before = head
+      for (const entry of entries) {
+        const record = chainRecord(tenant, entry, before)
+        out.push(record)
+        before = { seq: record.seq, hash: record.hash }
       }
-      queue.splice(0, group.length)
-    }
-    this.#queues.delete(tenant)
+      const values: unknown[] = []
+      const rows = out.map((r, i) => {
+        values.push(tenant, r.seq, r.time, r.action, r.outcome, r.caller, JSON.stringify(r))
+        return `($${i * 7 + 1}, $${i * 7 + 2}, $${i * 7 + 3}, $${i * 7 + 4}, $${i * 7 + 5}, $${i * 7 + 6}, $${i * 7 + 7})`
+      })
+      await c.query(
+        `insert into envelope_audit_lines (tenant, seq, time, action, outcome, caller, line) values ${rows.join(', ')}`,
+        values,
+      )
+      await c.query('update envelope_audit_heads set seq = $2, hash = $3 where tenant = $1', [
+        tenant,
+        before.seq,
+        before.hash,
+      ])
+      for (const r of out) if (r.seq % this.#every === 0) await this.#sign(c, tenant, { seq: r.seq, hash: r.hash })
+      return out
+    })
   }
 
   async query(tenant: string, q: AuditQuery): Promise<AuditPage> {

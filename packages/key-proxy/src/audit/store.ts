@@ -73,3 +73,60 @@ export interface AuditStore {
   prune(before: string): Promise<void>
   close(): Promise<void>
 }
+
+interface QueuedLine {
+  readonly entry: AuditEntry
+  resolve(record: AuditRecord): void
+  reject(err: unknown): void
+}
+
+/**
+ * Group commit for a store's appends: the lines of one tenant queue here, and what queued while one group was
+ * being written goes in the next group, written at once (one transaction, one instance lock). A batch of 1000
+ * unwraps is then a few writes, not 1000 waiting on each other; each caller still learns of its own line only
+ * once its group is written, and a group that fails fails every caller in it (key use fails closed).
+ * @example
+ * const appends = new GroupedAppends((tenant, entries) => writeAll(tenant, entries))
+ * const record = await appends.append('acme', entry)
+ * @throws nothing itself; `append` rejects with what the group's write threw
+ */
+export class GroupedAppends {
+  readonly #queues = new Map<string, QueuedLine[]>()
+  readonly #write: (tenant: string, entries: readonly AuditEntry[]) => Promise<readonly AuditRecord[]>
+  readonly #maxGroup: number
+
+  constructor(
+    write: (tenant: string, entries: readonly AuditEntry[]) => Promise<readonly AuditRecord[]>,
+    maxGroup = 500,
+  ) {
+    this.#write = write
+    this.#maxGroup = maxGroup
+  }
+
+  append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+    return new Promise((resolve, reject) => {
+      let queue = this.#queues.get(tenant)
+      if (!queue) this.#queues.set(tenant, (queue = []))
+      queue.push({ entry, resolve, reject })
+      if (queue.length === 1) void this.#drain(tenant, queue)
+    })
+  }
+
+  async #drain(tenant: string, queue: QueuedLine[]): Promise<void> {
+    // The first line stays in the queue while its group is written, so appends meanwhile only queue.
+    while (queue.length) {
+      const group = queue.slice(0, this.#maxGroup)
+      try {
+        const records = await this.#write(
+          tenant,
+          group.map((line) => line.entry),
+        )
+        group.forEach((line, i) => line.resolve(records[i]!))
+      } catch (err) {
+        for (const line of group) line.reject(err)
+      }
+      queue.splice(0, group.length)
+    }
+    this.#queues.delete(tenant)
+  }
+}
