@@ -25,23 +25,7 @@ export async function call<T = KeyInfo>(
   key = 'default',
   method = action && action !== 'import-parameters' ? 'POST' : 'GET',
 ): Promise<T> {
-  const path = `${PROXY_URL}/v1/admin/tenants/${session.tenant}/keys/${key}${action ? `/${action}` : ''}`
-  let r: Response
-  try {
-    r = await fetch(path, {
-      method,
-      headers: { authorization: `Bearer ${await tokenFor(session)}`, 'content-type': 'application/json' },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(5000),
-    })
-  } catch (err) {
-    const code = (err as Error).name === 'TimeoutError' ? 'ERR_PROXY_TIMEOUT' : 'ERR_PROXY_UNAVAILABLE'
-    throw new EnvelopeError(code, 'the key proxy cannot be reached', { cause: err })
-  }
-  const json = (await r.json().catch(() => ({}))) as T & { error?: { code: string; message: string } }
-  if (!r.ok)
-    throw new EnvelopeError(json.error?.code ?? 'ERR_PROXY', json.error?.message ?? `proxy answered ${r.status}`)
-  return json
+  return request<T>(session, method, `keys/${key}${action ? `/${action}` : ''}`, body)
 }
 
 export const describeKey = (s: Session) => call(s, '')

@@ -7,7 +7,7 @@ import { describe, expect, test } from 'vitest'
 import { type AuditEntry, type AuditRecord, type Checkpoint, GENESIS, verifyExport } from '../../src/audit/chain.ts'
 import { FileAuditStore } from '../../src/audit/file-store.ts'
 import { openAuditSigner } from '../../src/audit/signer.ts'
-import { auditStoreAcceptance } from './store-acceptance.ts'
+import { auditStoreAcceptance, exportAll } from './store-acceptance.ts'
 
 const entry = (i: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
   time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
@@ -26,28 +26,6 @@ function setup(options: { segmentLines?: number; maxScan?: number } = {}) {
   const signer = openAuditSigner(join(dir, 'audit-signing.key'))
   const open = () => FileAuditStore.open({ dir: join(dir, 'audit'), signer, checkpointIntervalMs: 0, ...options })
   return { dir, signer, open }
-}
-
-/** The export text the proxy would serve for the whole log (store-level: lines and checkpoints in seq order). */
-async function exportAll(store: FileAuditStore, tenant: string): Promise<string[]> {
-  const head = await store.checkpoint(tenant)
-  const bounds = (await store.bounds(tenant))!
-  const cps = [...(await store.checkpoints(tenant, 0, head!.seq))]
-  const out: string[] = []
-  const anchor = cps.filter((c) => c.seq < bounds.first).at(-1)
-  if (anchor) out.push(JSON.stringify(anchor))
-  let after = anchor?.seq ?? 0
-  for (;;) {
-    const page = await store.query(tenant, { after, limit: 1000 })
-    for (const r of page.records) {
-      out.push(JSON.stringify(r))
-      for (const c of cps.filter((c) => c.seq === r.seq)) out.push(JSON.stringify(c))
-      after = r.seq
-    }
-    if (page.next === undefined) break
-    after = page.next
-  }
-  return out
 }
 
 describe('file audit store', () => {
