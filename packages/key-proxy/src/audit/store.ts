@@ -106,7 +106,10 @@ export class GroupedAppends {
   append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(tenant)
-      if (!queue) this.#queues.set(tenant, (queue = []))
+      if (!queue) {
+        queue = []
+        this.#queues.set(tenant, queue)
+      }
       queue.push({ entry, resolve, reject })
       if (queue.length === 1) void this.#drain(tenant, queue)
     })
@@ -121,7 +124,7 @@ export class GroupedAppends {
           tenant,
           group.map((line) => line.entry),
         )
-        group.forEach((line, i) => line.resolve(records[i]!))
+        for (const [i, line] of group.entries()) line.resolve(records[i]!)
       } catch (err) {
         for (const line of group) line.reject(err)
       }
