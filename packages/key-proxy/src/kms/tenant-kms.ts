@@ -597,14 +597,17 @@ export class TenantKms implements KmsBackend {
   async configure(tenants: readonly ConfiguredTenant[]): Promise<void> {
     for (const t of tenants) {
       // Instances (or `--workers` workers) starting at once on one keystore race to make the same keys: the loser
-      // of a make (ERR_KEY_EXISTS) catches up with the keystore and looks again, finding the key made.
+      // of a make (ERR_KEY_EXISTS), or one that meets a key another is midway through making (its entry seen, its
+      // material not yet: ERR_KEY_NOT_FOUND), catches up with the keystore and looks again.
       for (let attempt = 1; ; attempt++) {
         try {
           await this.#configureOne(t)
           break
         } catch (err) {
-          if (!(err instanceof ProxyError && err.code === 'ERR_KEY_EXISTS') || attempt === 3) throw err
+          const race = err instanceof ProxyError && (err.code === 'ERR_KEY_EXISTS' || err.code === 'ERR_KEY_NOT_FOUND')
+          if (!race || attempt === 5) throw err
           await this.#keystore.catchUp?.()
+          await new Promise((resolve) => setTimeout(resolve, 20 * attempt)) // the other's next write
         }
       }
     }
