@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { ProxyError } from '../errors.ts'
 import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
-import type { AuditPage, AuditQuery, AuditStore } from './store.ts'
+import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
 
 /**
  * Options of {@link FileAuditStore.open}.
@@ -184,9 +184,14 @@ export class FileAuditStore implements AuditStore {
     return c
   }
 
-  async append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
-    return this.#write(tenant, () => this.#append(tenant, entry))
+  append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+    return this.#appends.append(tenant, entry)
   }
+
+  /** Lines of one tenant a group at a time: with `--workers`, one instance lock and one re-read of the head each. */
+  readonly #appends = new GroupedAppends((tenant, entries) =>
+    this.#write(tenant, () => entries.map((entry) => this.#append(tenant, entry))),
+  )
 
   #append(tenant: string, entry: AuditEntry): AuditRecord {
     try {
