@@ -1,7 +1,7 @@
 // Startup shared by the runtime entries: configuration, data folder, root and admin keys, the KMS, the tenants
 // to create, the audit file, and the app. The serve-*.ts files only bind `app.fetch` to a socket.
-import { createHash, randomUUID } from 'node:crypto'
-import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
@@ -21,27 +21,8 @@ import type { ProxyMetrics } from './metrics.ts'
 import { PolicyStore } from './policy/authorize.ts'
 import { defaultPolicy } from './policy/policy.ts'
 import { RotationScheduler } from './rotation/scheduler.ts'
+import { secretFile } from './secret-file.ts'
 import type { InstanceSync } from './server/instance-sync.ts'
-
-/**
- * Reads a secret file, or makes it (0600) with `make()` on first start: written in full under a private name,
- * then linked, so two starts at once agree on one secret and neither reads half of it.
- */
-function secretFile(path: string, make: () => string): string {
-  if (!existsSync(path)) {
-    const mine = `${path}.${randomUUID()}.new`
-    writeFileSync(mine, `${make()}\n`, { mode: 0o600, flag: 'wx' })
-    try {
-      linkSync(mine, path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    } finally {
-      unlinkSync(mine)
-    }
-  }
-  chmodSync(path, 0o600)
-  return readFileSync(path, 'utf8').trim()
-}
 
 /** The configuration file's settings (`--config` or $ENVELOPE_PROXY_CONFIG); none without one. */
 export function readSettings(argv: readonly string[], env: Record<string, string | undefined>) {

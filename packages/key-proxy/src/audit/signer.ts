@@ -13,9 +13,8 @@ import {
   hkdfSync,
   type KeyObject,
   randomBytes,
-  randomUUID,
 } from 'node:crypto'
-import { chmodSync, existsSync, linkSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { secretFile } from '../secret-file.ts'
 import { keyId } from './chain.ts'
 
 /**
@@ -37,20 +36,10 @@ export interface AuditSigner {
 
 /** Reads the signing key at `path`, or makes it there (written whole under a private name, then linked). */
 export function openAuditSigner(path: string): AuditSigner {
-  if (!existsSync(path)) {
-    const mine = `${path}.${randomUUID()}.new`
-    const { privateKey } = generateKeyPairSync('ed25519')
-    writeFileSync(mine, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' })
-    try {
-      linkSync(mine, path)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    } finally {
-      unlinkSync(mine)
-    }
-  }
-  chmodSync(path, 0o600)
-  return signerOf(createPrivateKey(readFileSync(path, 'utf8')))
+  const pem = secretFile(path, () =>
+    String(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' })).trim(),
+  )
+  return signerOf(createPrivateKey(pem))
 }
 
 function signerOf(privateKey: KeyObject): AuditSigner {
