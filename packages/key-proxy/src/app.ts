@@ -126,6 +126,13 @@ async function jsonBody(c: Context): Promise<Record<string, unknown>> {
   return body as Record<string, unknown>
 }
 
+/** Refusals that are this instance's state, not an item's: a batch with one of them is refused as a whole. */
+const INSTANCE_UNAVAILABLE: ReadonlySet<ProxyErrorCode> = new Set([
+  'ERR_AUDIT_UNAVAILABLE',
+  'ERR_KEYSTORE_UNAVAILABLE',
+  'ERR_SHUTTING_DOWN',
+])
+
 /** Longest `reason` of an unwrap, in UTF-8 bytes (as Google Workspace CSE's key service allows). */
 export const MAX_REASON_BYTES = 1024
 // Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and isolates: a reason
@@ -535,7 +542,11 @@ export function createApp(options: AppOptions): Hono<Vars> {
     return body.items
   }
 
-  /** Runs every item; one item's refusal is its own result, never the batch's. */
+  /**
+   * Runs every item; one item's refusal is its own result, never the batch's, unless it says this instance cannot
+   * serve (its audit log or keystore, a stop under way): then the whole batch is that 503, as a single request's
+   * would be, so a client fails over to another instance instead of taking it as the item's answer.
+   */
   async function settle<T>(list: unknown[], run: (item: unknown) => Promise<T>) {
     return Promise.all(
       list.map((item) =>
@@ -545,6 +556,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
             (r) => ({ ok: true as const, ...r }),
             (err) => {
               const e = err instanceof ProxyError ? err : new ProxyError('ERR_INTERNAL', 'internal error')
+              if (INSTANCE_UNAVAILABLE.has(e.code)) throw e
               return { ok: false as const, error: { code: e.code, message: e.message } }
             },
           ),

@@ -121,3 +121,30 @@ test('a full disk: key use fails closed with ERR_AUDIT_UNAVAILABLE, readiness re
   if (acmeGap) expect(own[0]).toMatchObject({ lost: acmeGap.lost, since: acmeGap.since })
   else expect(own).toEqual([]) // acme's own log lost nothing: the operator's did
 })
+
+test('a batch whose audit lines cannot be written is refused as a whole (503), never answered item by item', async () => {
+  // The first batch to meet the full disk, before the proxy knows it: a client fails over on a 503, while a 200
+  // with items refused would be taken as those items' answers (a killed --workers primary left a worker doing this).
+  const client = createKeyProxyClient({ baseUrl: proxy!.url, apiKey: API_KEY, tenant: 'acme', retries: 0 })
+  const message = await encrypt('sealed before the disk filled again', { provider: client, context: { doc: 'e' } })
+  const edeks = readHeader(message).edeks.map(edekToJson)
+  const { publicJwk } = await generateDeliveryKeyPair()
+  const nonce = 'AAAAAAAAAAAAAAAAAAAAAA'
+  const filler = join(mountPoint, 'filler-2')
+  fill(filler)
+  try {
+    const item = { edeks, context: { doc: 'e' } }
+    let refused: Awaited<ReturnType<typeof call>> | undefined
+    for (let i = 0; i < 400 && !refused; i++) {
+      const r = await call('/keys/batch-unwrap', { items: [item, item, item], clientKey: publicJwk, nonce })
+      const allOk = r.status === 200 && (r.json.results as Array<{ ok: boolean }>).every((x) => x.ok)
+      if (!allOk) refused = r
+    }
+    expect(refused).toMatchObject({ status: 503, code: 'ERR_AUDIT_UNAVAILABLE' })
+    expect(refused!.json.results).toBeUndefined()
+  } finally {
+    rmSync(filler)
+  }
+  expect(await call('/ready')).toMatchObject({ status: 200 })
+  expect(await decryptToString(message, { provider: client })).toBe('sealed before the disk filled again')
+})
