@@ -5,7 +5,7 @@
  * DEK delivery: the client sends a P-256 public key (JWK) and a fresh 16-byte `nonce` with every request that
  * returns DEKs. The proxy derives, from an ephemeral P-256 key pair (`epk`),
  * `kek = HKDF-SHA-256(ECDH(epk, client), salt = 32 zero bytes, info = "envelope dek delivery v2")`, an AES-256-GCM
- * key; each DEK in the response is `wrappedDek = iv (12 random bytes) ‖ AES-GCM(kek, iv, DEK, aad)`, where `aad`
+ * key; each DEK in the response is `wrappedDek = iv (12 bytes unique under kek) ‖ AES-GCM(kek, iv, DEK, aad)`, where `aad`
  * ({@link deliveryAad}) binds the DEK to the request it answers: the nonce, the acting tenant, the DEK's EDEK and
  * the encryption context. The client repeats the derivation inside WebCrypto and unwraps with `unwrapKey`
  * straight into a non-extractable HKDF key, with the `aad` it computes from its own request: an answer made for
@@ -415,9 +415,11 @@ export function readNonce(value: unknown): Bytes | undefined {
  * const binding = { nonce: readNonce(request.nonce)!, tenant: response.tenant, edek, context }
  * const params = { name: 'AES-GCM', iv, additionalData: deliveryAad(binding) }
  * ```
+ * `encodedContext`: `encodeContext(b.context)`, when the caller has it already (the proxy encodes each request's
+ * context once).
  * @throws {InvalidArgumentError} (from `encodeContext`) an invalid context.
  */
-export function deliveryAad(b: DeliveryBinding): Bytes {
+export function deliveryAad(b: DeliveryBinding, encodedContext: Bytes = encodeContext(b.context)): Bytes {
   const fields = [
     DELIVERY_INFO,
     b.nonce,
@@ -426,7 +428,7 @@ export function deliveryAad(b: DeliveryBinding): Bytes {
     utf8(b.edek.keyId),
     utf8(b.edek.keyVersion),
     b.edek.ciphertext,
-    encodeContext(b.context),
+    encodedContext,
   ]
   const out = new Uint8Array(fields.reduce((n, f) => n + 4 + f.length, 0))
   const view = new DataView(out.buffer)

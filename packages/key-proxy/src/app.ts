@@ -7,7 +7,7 @@
  * is read within `maxBodyBytes`, then the route runs. No DEK leaves without its audit line.
  * @module
  */
-import { type EncryptionContext, EnvelopeError, encodeContext } from '@envelope/core'
+import { type EncryptionContext, EnvelopeError } from '@envelope/core'
 import {
   DATA_KEY,
   deliveryPublicJwk,
@@ -25,6 +25,7 @@ import type { AuditStore } from './audit/store.ts'
 import { type AuditLine, AuditLog, type AuditSink, boundLine } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
 import { byokRoutes } from './byok/routes.ts'
+import { checkedContext } from './context-bytes.ts'
 import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
 import { ProxyError, type ProxyErrorCode } from './errors.ts'
 import type { KmsBackend, LifecycleAction, RegisterRequest } from './kms/backend.ts'
@@ -107,8 +108,7 @@ type Delivery = ProxyDelivery
 
 function context(value: unknown): EncryptionContext {
   try {
-    encodeContext(value as EncryptionContext)
-    return value as EncryptionContext
+    return checkedContext(value as EncryptionContext) // encoded once for the whole request, frozen
   } catch (err) {
     throw new ProxyError('ERR_BAD_REQUEST', `"context": ${(err as Error).message}`)
   }
@@ -400,7 +400,7 @@ export function createApp(options: AppOptions): Hono<Vars> {
   }
 
   // One delivery (one ECDH) serves every DEK of a response, and is reused for the same client key for a minute
-  // (each DEK still gets a random IV and its own additional data). Keyed by the client key once its shape is
+  // (each DEK still gets its own IV, from the delivery's counter, and its own additional data). Keyed by the client key once its shape is
   // checked, so only a key that imported as a P-256 point is ever found here. Bounded.
   const deliveries = new Map<string, { made: number; uses: number; delivery: Promise<Delivery> }>()
   async function delivery(value: unknown): Promise<Delivery> {

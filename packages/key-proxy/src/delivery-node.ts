@@ -5,7 +5,7 @@
  * round trip per DEK (as jwe-open-node.ts does for EDEKs). Same bytes on the wire: the client cannot tell.
  * @module
  */
-import { createCipheriv, createSecretKey, type KeyObject, randomBytes } from 'node:crypto'
+import { createCipheriv, createSecretKey, type KeyObject } from 'node:crypto'
 import {
   DELIVERY_HKDF,
   type DeliveryBinding,
@@ -13,6 +13,7 @@ import {
   toBase64url,
   type WrappedDek,
 } from '@envelope/fetch-client/protocol'
+import { contextBytes } from './context-bytes.ts'
 
 export interface ProxyDelivery {
   readonly epk: JsonWebKey
@@ -30,12 +31,19 @@ export async function createNodeDelivery(clientKey: CryptoKey): Promise<ProxyDel
   bits.fill(0)
   new Uint8Array(z).fill(0)
   const { kty, crv, x, y } = await s.exportKey('jwk', eph.publicKey)
+  let sealed = 0
   return {
     epk: { kty, crv, x, y },
     async wrap(dek, binding) {
-      const iv = randomBytes(12) // random per DEK: a delivery serves at most 100 000 DEKs (app.ts)
+      // A counter under a KEK of this delivery alone (its ephemeral ECDH): no IV ever repeats under it (the
+      // deterministic construction of NIST SP 800-38D §8.2.1), and no random draw per DEK. A delivery is reused
+      // for at most 100 000 requests of one client key (app.ts): far below the counter's 2^53.
+      const n = ++sealed
+      const iv = Buffer.alloc(12)
+      iv.writeUInt32BE(Math.floor(n / 2 ** 32), 4)
+      iv.writeUInt32BE(n >>> 0, 8)
       const cipher = createCipheriv('aes-256-gcm', kek, iv, { authTagLength: 16 })
-      cipher.setAAD(deliveryAad(binding))
+      cipher.setAAD(deliveryAad(binding, contextBytes(binding.context)))
       const ct = Buffer.concat([iv, cipher.update(dek), cipher.final(), cipher.getAuthTag()])
       return { wrappedDek: toBase64url(ct) }
     },

@@ -75,8 +75,16 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> | AuditRecord): str
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex')
 }
 
-/** Links an entry into a tenant's chain after the line (`seq`, `hash`) before it. */
-export function chainRecord(tenant: string, entry: AuditEntry, before: { seq: number; hash: string }): AuditRecord {
+/**
+ * Links an entry into a tenant's chain after the line (`seq`, `hash`) before it: the record, and its JSON as
+ * stored (one line, without its newline), which is the JSON hashed with `hash` appended as its last field, so
+ * it is encoded once.
+ */
+export function chainLine(
+  tenant: string,
+  entry: AuditEntry,
+  before: { seq: number; hash: string },
+): { record: AuditRecord; json: string } {
   const { time, requestId, caller, action, keyId, keyVersion, contextHash, ...optional } = entry
   const { outcome, ...extra } = optional
   const unsigned = {
@@ -93,7 +101,10 @@ export function chainRecord(tenant: string, entry: AuditEntry, before: { seq: nu
     outcome,
     prev: before.hash,
   }
-  return { ...unsigned, hash: recordHash(unsigned) }
+  const text = JSON.stringify(unsigned)
+  const hash = createHash('sha256').update(text).digest('hex')
+  // The same text as JSON.stringify({ ...unsigned, hash }): `hash` is appended as the last field.
+  return { record: { ...unsigned, hash }, json: `${text.slice(0, -1)},"hash":"${hash}"}` }
 }
 
 /** The bytes a checkpoint's signature covers. */

@@ -19,12 +19,13 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   unlinkSync,
   writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
 import { ProxyError } from '../errors.ts'
-import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
+import { type AuditEntry, type AuditRecord, type Checkpoint, chainLine, GENESIS, signCheckpoint } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
 import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
 
@@ -124,6 +125,9 @@ export class FileAuditStore implements AuditStore {
     return this.#log(tenant)
   }
 
+  // With --workers, every group of lines re-reads the tenant's head under the instance lock: from the ends of
+  // the files only (the last line of the last segment, the last checkpoint), so a write costs the same on a
+  // log of a million lines as on a new one.
   #log(tenant: string): TenantLog {
     const known = this.#tenants.get(tenant)
     if (known) return known
@@ -138,27 +142,44 @@ export class FileAuditStore implements AuditStore {
     const log: TenantLog = { dir, segments, head: { seq: 0, hash: GENESIS }, size: 0, inSegment: 0, lastCheckpoint: 0 }
     const last = segments.at(-1)
     if (last) {
-      const text = readFileSync(last.file, 'utf8')
-      const whole = text.lastIndexOf('\n') + 1 // a torn last line (a crash mid-write) is cut off
-      const lines = text.slice(0, whole).split('\n').filter(Boolean)
       log.fd = openSync(last.file, 'r+')
-      if (whole < Buffer.byteLength(text)) ftruncateSync(log.fd, Buffer.byteLength(text.slice(0, whole)))
-      log.size = fstatSync(log.fd).size
-      log.inSegment = lines.length
-      const record = lines.length ? (JSON.parse(lines.at(-1)!) as AuditRecord) : undefined
-      if (record) log.head = { seq: record.seq, hash: record.hash }
-      else if (segments.length > 1) log.head = this.#headBefore(segments.at(-2)!)
+      const tail = lastLine(log.fd)
+      if (tail.end < fstatSync(log.fd).size) ftruncateSync(log.fd, tail.end) // a torn last line (a crash) is cut off
+      log.size = tail.end
+      const record = tail.line ? (JSON.parse(tail.line) as AuditRecord) : undefined
+      if (record) {
+        log.head = { seq: record.seq, hash: record.hash }
+        log.inSegment = record.seq - last.start + 1
+      } else if (segments.length > 1) log.head = this.#headBefore(segments.at(-2)!)
     }
-    const cps = this.#readCheckpoints(dir)
-    log.lastCheckpoint = cps.at(-1)?.seq ?? 0
+    log.lastCheckpoint = this.#lastCheckpoint(dir)?.seq ?? 0
     this.#tenants.set(tenant, log)
     return log
   }
 
   #headBefore(segment: Segment): { seq: number; hash: string } {
-    const lines = readFileSync(segment.file, 'utf8').split('\n').filter(Boolean)
-    const r = JSON.parse(lines.at(-1)!) as AuditRecord
-    return { seq: r.seq, hash: r.hash }
+    const fd = openSync(segment.file, 'r')
+    try {
+      const r = JSON.parse(lastLine(fd).line!) as AuditRecord
+      return { seq: r.seq, hash: r.hash }
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  #lastCheckpoint(dir: string): Checkpoint | undefined {
+    let fd: number
+    try {
+      fd = openSync(join(dir, 'checkpoints.ndjson'), 'r')
+    } catch {
+      return undefined
+    }
+    try {
+      const line = lastLine(fd).line
+      return line ? (JSON.parse(line) as Checkpoint) : undefined
+    } finally {
+      closeSync(fd)
+    }
   }
 
   #readCheckpoints(dir: string): Checkpoint[] {
@@ -190,48 +211,67 @@ export class FileAuditStore implements AuditStore {
 
   /** Lines of one tenant a group at a time: with `--workers`, one instance lock and one re-read of the head each. */
   readonly #appends = new GroupedAppends((tenant, entries) =>
-    this.#write(tenant, () => entries.map((entry) => this.#append(tenant, entry))),
+    this.#write(tenant, () => this.#appendAll(tenant, entries)),
   )
 
-  #append(tenant: string, entry: AuditEntry): AuditRecord {
+  /** Chains the group's lines and writes them with one write per segment they fall in. */
+  #appendAll(tenant: string, entries: readonly AuditEntry[]): AuditRecord[] {
     try {
       const log = this.#log(tenant)
-      if (log.fd === undefined || log.inSegment >= this.#segmentLines) {
-        if (log.fd !== undefined) {
-          closeSync(log.fd)
-          log.fd = undefined
-          if (log.lastCheckpoint < log.head.seq) this.#writeCheckpoint(tenant, log) // each segment ends signed
-        }
-        const start = log.head.seq + 1
-        const file = join(log.dir, `${String(start).padStart(12, '0')}-${Date.parse(entry.time)}.ndjson`)
-        log.fd = openSync(file, 'a', 0o600)
-        log.size = 0
-        log.inSegment = 0
-        log.segments.push({ start, firstTime: entry.time, file })
-      }
-      const record = chainRecord(tenant, entry, log.head)
-      const text = `${JSON.stringify(record)}\n`
-      const bytes = Buffer.from(text)
-      try {
-        let at = 0
-        while (at < bytes.length) at += writeSync(log.fd, bytes, at, bytes.length - at, log.size + at)
-      } catch (err) {
+      const records: AuditRecord[] = []
+      let pending: string[] = []
+      let head = log.head
+      const flush = () => {
+        if (pending.length === 0) return
+        const bytes = Buffer.from(pending.join(''))
         try {
-          ftruncateSync(log.fd, log.size) // never a torn line
-        } catch {}
-        throw err
+          let at = 0
+          while (at < bytes.length) at += writeSync(log.fd!, bytes, at, bytes.length - at, log.size + at)
+        } catch (err) {
+          try {
+            ftruncateSync(log.fd!, log.size) // never a torn line
+          } catch {}
+          throw err
+        }
+        log.size += bytes.length
+        log.inSegment += pending.length
+        log.head = head
+        pending = []
+        if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log) // each segment ends signed
       }
-      log.size += bytes.length
-      log.inSegment++
-      log.head = { seq: record.seq, hash: record.hash }
-      if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log)
-      return record
+      for (const entry of entries) {
+        if (log.fd === undefined || log.inSegment + pending.length >= this.#segmentLines) {
+          flush()
+          if (log.fd === undefined || log.inSegment >= this.#segmentLines) this.#newSegment(tenant, log, entry.time)
+        }
+        const { record, json } = chainLine(tenant, entry, head)
+        pending.push(`${json}\n`)
+        head = { seq: record.seq, hash: record.hash }
+        records.push(record)
+      }
+      flush()
+      return records
     } catch (err) {
       if (err instanceof ProxyError) throw err
       throw new ProxyError('ERR_AUDIT_UNAVAILABLE', `the audit log of tenant "${tenant}" cannot be written`, {
         cause: err,
       })
     }
+  }
+
+  /** Closes the tenant's last segment (signed at its end) and opens the next, named by its first line. */
+  #newSegment(tenant: string, log: TenantLog, firstTime: string): void {
+    if (log.fd !== undefined) {
+      closeSync(log.fd)
+      log.fd = undefined
+      if (log.lastCheckpoint < log.head.seq) this.#writeCheckpoint(tenant, log)
+    }
+    const start = log.head.seq + 1
+    const file = join(log.dir, `${String(start).padStart(12, '0')}-${Date.parse(firstTime)}.ndjson`)
+    log.fd = openSync(file, 'a', 0o600)
+    log.size = 0
+    log.inSegment = 0
+    log.segments.push({ start, firstTime, file })
   }
 
   async query(tenant: string, q: AuditQuery): Promise<AuditPage> {
@@ -288,7 +328,7 @@ export class FileAuditStore implements AuditStore {
       const log = this.#log(tenant)
       if (log.head.seq === 0) return undefined
       if (log.lastCheckpoint < log.head.seq) return this.#writeCheckpoint(tenant, log)
-      return this.#readCheckpoints(log.dir).at(-1)
+      return this.#lastCheckpoint(log.dir)
     })
   }
 
@@ -332,4 +372,32 @@ function matches(r: AuditRecord, q: AuditQuery): boolean {
   if (q.outcome === 'refused') return r.outcome !== 'ok'
   if (q.outcome !== undefined && r.outcome !== q.outcome) return false
   return true
+}
+
+/**
+ * The last whole line of a file (without its newline) and where the whole lines end, read backwards from the
+ * end a block at a time: a torn line after the last newline (a crash mid-write) is not a line.
+ */
+function lastLine(fd: number): { line?: string; end: number } {
+  const BLOCK = 4096 // a line or two; more blocks for a longer line
+  let buf = Buffer.alloc(0) // the file's bytes from `from` to its end
+  let from = fstatSync(fd).size
+  let end: number | undefined
+  while (from > 0) {
+    const start = Math.max(0, from - BLOCK)
+    const block = Buffer.alloc(from - start)
+    readSync(fd, block, 0, block.length, start)
+    buf = Buffer.concat([block, buf])
+    from = start
+    if (end === undefined) {
+      const nl = buf.lastIndexOf(10)
+      if (nl >= 0) end = from + nl + 1
+    }
+    if (end !== undefined) {
+      const lineEnd = end - 1 - from // the last newline, in buf
+      const before = lineEnd > 0 ? buf.lastIndexOf(10, lineEnd - 1) : -1
+      if (before >= 0 || from === 0) return { line: buf.subarray(before + 1, lineEnd).toString('utf8'), end }
+    }
+  }
+  return { end: end ?? 0 }
 }

@@ -16,7 +16,7 @@
  */
 import pg from 'pg'
 import { ProxyError } from '../errors.ts'
-import { type AuditEntry, type AuditRecord, type Checkpoint, chainRecord, GENESIS, signCheckpoint } from './chain.ts'
+import { type AuditEntry, type AuditRecord, type Checkpoint, chainLine, GENESIS, signCheckpoint } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
 import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
 
@@ -150,15 +150,17 @@ export class PostgresAuditStore implements AuditStore {
   #appendGroup(tenant: string, entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
     return this.#locked(tenant, async (c, head) => {
       const out: AuditRecord[] = []
+      const lines: string[] = []
       let before = head
       for (const entry of entries) {
-        const record = chainRecord(tenant, entry, before)
+        const { record, json } = chainLine(tenant, entry, before)
         out.push(record)
+        lines.push(json)
         before = { seq: record.seq, hash: record.hash }
       }
       const values: unknown[] = []
       const rows = out.map((r, i) => {
-        values.push(tenant, r.seq, r.time, r.action, r.outcome, r.caller, JSON.stringify(r))
+        values.push(tenant, r.seq, r.time, r.action, r.outcome, r.caller, lines[i])
         return `($${i * 7 + 1}, $${i * 7 + 2}, $${i * 7 + 3}, $${i * 7 + 4}, $${i * 7 + 5}, $${i * 7 + 6}, $${i * 7 + 7})`
       })
       await c.query(

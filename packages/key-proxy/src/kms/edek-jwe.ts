@@ -6,10 +6,12 @@
  * so the EDEK only opens for the context it was made for.
  * @module
  */
-import { type EncryptionContext, encodeContext } from '@envelope/core'
-import { toBase64url } from '@envelope/fetch-client/protocol'
-import { CompactEncrypt, decodeProtectedHeader } from 'jose'
+import { createHash } from 'node:crypto'
+import type { EncryptionContext } from '@envelope/core'
+import { CompactEncrypt } from 'jose'
+import { contextBytes } from '../context-bytes.ts'
 import { isName } from '../names.ts'
+import { jweHeader } from './jwe-node.ts'
 
 export interface EdekHeader {
   readonly tenant: string
@@ -18,22 +20,33 @@ export interface EdekHeader {
   readonly ctx: string
 }
 
-// The same context is hashed for the EDEK check and for the audit line of one request, and hot documents
-// repeat: a small memo saves a WebCrypto round trip each time. Bounded by bytes, whatever the requests: only
-// encodings up to MEMO_ENTRY_BYTES are kept, and the memo is cleared when its keys reach MEMO_BYTES.
+// The same context is hashed for the EDEK check and for the audit line of one request: once per request context
+// (a WeakMap, by identity, for a context of checkedContext, which is frozen), and hot documents repeat across
+// requests: a small memo by encoding. Bounded by bytes, whatever the requests: only encodings up to
+// MEMO_ENTRY_BYTES are kept, and the memo is cleared when its keys reach MEMO_BYTES. SHA-256 is node:crypto's,
+// synchronous (~1 µs here, where a WebCrypto digest is a thread-pool round trip).
 const MEMO_ENTRY_BYTES = 1024
 const MEMO_BYTES = 1 << 20
-const hashes = new Map<string, Promise<string>>()
+const hashes = new Map<string, string>()
+const ofContext = new WeakMap<EncryptionContext, Promise<string>>()
 let memoBytes = 0
 
 /** base64url SHA-256 of the canonical encoding of `context` (docs/format.md §4). */
 export function contextHash(context: EncryptionContext): Promise<string> {
-  const encoded = encodeContext(context)
-  const digest = () => crypto.subtle.digest('SHA-256', encoded).then((d) => toBase64url(new Uint8Array(d)))
-  if (encoded.length > MEMO_ENTRY_BYTES) return digest()
-  const key = toBase64url(encoded)
-  let hash = hashes.get(key)
+  let hash = ofContext.get(context)
   if (!hash) {
+    hash = Promise.resolve(hashOf(contextBytes(context)))
+    if (Object.isFrozen(context)) ofContext.set(context, hash)
+  }
+  return hash
+}
+
+function hashOf(encoded: Uint8Array): string {
+  const digest = () => createHash('sha256').update(encoded).digest('base64url')
+  if (encoded.length > MEMO_ENTRY_BYTES) return digest()
+  const key = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString('latin1')
+  let hash = hashes.get(key)
+  if (hash === undefined) {
     if (memoBytes + key.length > MEMO_BYTES) {
       hashes.clear()
       memoBytes = 0
@@ -70,7 +83,8 @@ export async function sealEdek(
 /** Reads the (not yet authenticated) header of a JWE EDEK; undefined when it is not one of ours. */
 export function readEdekHeader(jwe: string): EdekHeader | undefined {
   try {
-    const h = decodeProtectedHeader(jwe)
+    const h = jweHeader(jwe)
+    if (!h) return undefined
     const m = typeof h.kid === 'string' ? /^([^/#]+)\/([^/#]+)#(\d{1,9})$/.exec(h.kid) : null
     if (!m || h.alg !== 'A256GCMKW' || h.enc !== 'A256GCM' || typeof h.ctx !== 'string') return undefined
     if (!isName(m[1]) || !isName(m[2])) return undefined

@@ -20,6 +20,9 @@ import type { CmkCallOptions, CmkClient, CmkLifecycle, CmkStatus, CmkWrapped, Wr
 import { kidOf } from './edek-jwe.ts'
 import { jweHeader, openJweNode, sealJweNode } from './jwe-node.ts'
 
+// Exact text of an EDEK's JWE: invalid UTF-8 is an error (not U+FFFD), a leading U+FEFF is kept.
+const EXACT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /**
  * The provider id in EDEKs made by {@link LocalKms}.
  *
@@ -486,7 +489,7 @@ export class LocalCmk implements CmkClient, CmkLifecycle {
     let jwe: string
     try {
       // ignoreBOM: a leading U+FEFF stays in the text (and fails the JWE checks); stripped, other bytes would open.
-      jwe = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(wrapped?.ciphertext)
+      jwe = EXACT_UTF8.decode(wrapped?.ciphertext)
     } catch {
       throw new ProxyError('ERR_EDEK_INVALID', 'not a wrap of the local KMS')
     }

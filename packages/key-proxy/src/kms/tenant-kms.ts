@@ -54,6 +54,9 @@ import {
   providerOfEdek,
 } from './providers/index.ts'
 
+// Exact text of an EDEK's JWE: invalid UTF-8 is an error (not U+FFFD), a leading U+FEFF is kept.
+const EXACT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /**
  * Leased mode's settings (docs/kms-backends.md, "Direct and leased").
  *
@@ -474,7 +477,7 @@ export class TenantKms implements KmsBackend {
       // The local EDEK's JWE names its key and version and says which context it was made for (edek-jwe.ts).
       let h: ReturnType<typeof readEdekHeader>
       try {
-        h = readEdekHeader(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(edek.ciphertext))
+        h = readEdekHeader(EXACT_UTF8.decode(edek.ciphertext))
       } catch {}
       if (!h || h.tenant !== tenant || h.keyName !== key || edek.keyVersion !== String(h.version)) {
         throw new ProxyError('ERR_EDEK_INVALID', 'EDEK is not a well-formed JWE of this KMS')

@@ -1,6 +1,6 @@
 // The file audit store on its own: one chain per tenant across segments and restarts, bounded reads, retention
 // that keeps what remains verifiable from a signed checkpoint, and verifyExport's report of every kind of tampering.
-import { appendFileSync, mkdtempSync, readdirSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
@@ -108,6 +108,42 @@ describe('file audit store', () => {
       lines: 20,
     })
     // Without the shared re-read, two writers would each extend a chain of their own from the same head.
+    await Promise.all([a.close(), b.close()])
+  })
+
+  test('shared (--workers): each group re-reads only the ends of the files, however long the log', async () => {
+    // Every group of lines re-reads the tenant's head under the instance lock. It once read the whole last
+    // segment and the whole checkpoints file (which only grows) each time: a write slowed with the log's age.
+    const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
+    const signer = openAuditSigner(join(dir, 'audit-signing.key'))
+    let tail: Promise<unknown> = Promise.resolve()
+    const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
+      const run = tail.then(write)
+      tail = run.catch(() => {})
+      return run
+    }
+    const open = () =>
+      FileAuditStore.open({
+        dir: join(dir, 'audit'),
+        signer,
+        checkpointIntervalMs: 0,
+        sync: { shared: true, exclusive },
+      })
+    const [a, b] = [open(), open()]
+    for (let i = 1; i <= 400; i++) await a.append('acme', entry(i)) // most of a 500-line segment
+    const checkpoint = (await a.checkpoint('acme'))!
+    // As long a checkpoints file as an old log's: 2 MB (here copies of the last checkpoint, which stay valid).
+    const line = `${JSON.stringify(checkpoint)}\n`
+    appendFileSync(join(dir, 'audit', 'acme', 'checkpoints.ndjson'), line.repeat(Math.ceil((2 << 20) / line.length)))
+    const bytesRead = () => Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1])
+    const before = bytesRead()
+    for (let i = 401; i <= 440; i++) await (i % 2 ? a : b).append('acme', entry(i)) // 40 groups, two writers
+    const read = bytesRead() - before
+    expect(read).toBeLessThan(2 << 20) // reading the whole files each time: 40 × (2 MB + the segment)
+    expect(verifyExport((await exportAll(b, 'acme')).join('\n'), signer.publicJwk)).toMatchObject({
+      ok: true,
+      lines: 440,
+    })
     await Promise.all([a.close(), b.close()])
   })
 
