@@ -66,7 +66,12 @@ function bound(value: string, max = MAX_AUDIT_FIELD): string {
 /** The line with every string field bounded. */
 export function boundLine(line: AuditLine): AuditLine {
   const limit = (k: string) => LONGER[k] ?? MAX_AUDIT_FIELD
-  if (!Object.entries(line).some(([k, v]) => typeof v === 'string' && v.length > limit(k))) return line
+  let long = false
+  for (const k in line) {
+    const v = (line as unknown as Record<string, unknown>)[k]
+    if (typeof v === 'string' && v.length > limit(k)) long = true
+  }
+  if (!long) return line // most lines: checked without a copy (twice per line: once per log)
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(line)) out[k] = typeof v === 'string' ? bound(v, limit(k)) : v
   return out as unknown as AuditLine

@@ -76,35 +76,38 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> | AuditRecord): str
 }
 
 /**
+ * The JSON of a record's fields that do not depend on its place in the chain (`"time":…,"outcome":…`, no braces),
+ * made before a store takes its chain's lock; {@link chainLine} adds the rest.
+ */
+export function entryJson(tenant: string, entry: AuditEntry): string {
+  const { time, requestId, caller, action, keyId, keyVersion, contextHash, ...optional } = entry
+  const { outcome, ...extra } = optional
+  const fields = { time, tenant, requestId, caller, action, keyId, keyVersion, contextHash, ...extra, outcome }
+  return JSON.stringify(fields).slice(1, -1)
+}
+
+/**
  * Links an entry into a tenant's chain after the line (`seq`, `hash`) before it: the record, and its JSON as
- * stored (one line, without its newline), which is the JSON hashed with `hash` appended as its last field, so
- * it is encoded once.
+ * stored (one line, without its newline): `{"seq":…,<entryJson>,"prev":…}` is what is hashed, and the stored
+ * JSON is it with `hash` as its last field, the same text as `JSON.stringify(record)`.
  */
 export function chainLine(
   tenant: string,
   entry: AuditEntry,
   before: { seq: number; hash: string },
+  json = entryJson(tenant, entry),
 ): { record: AuditRecord; json: string } {
+  const seq = before.seq + 1
+  const text = `{"seq":${seq},${json},"prev":"${before.hash}"}`
+  const hash = createHash('sha256').update(text).digest('hex')
   const { time, requestId, caller, action, keyId, keyVersion, contextHash, ...optional } = entry
   const { outcome, ...extra } = optional
-  const unsigned = {
-    seq: before.seq + 1,
-    time,
-    tenant,
-    requestId,
-    caller,
-    action,
-    keyId,
-    keyVersion,
-    contextHash,
+  const record: AuditRecord = {
+    ...{ seq, time, tenant, requestId, caller, action, keyId, keyVersion, contextHash },
     ...extra,
-    outcome,
-    prev: before.hash,
+    ...{ outcome, prev: before.hash, hash },
   }
-  const text = JSON.stringify(unsigned)
-  const hash = createHash('sha256').update(text).digest('hex')
-  // The same text as JSON.stringify({ ...unsigned, hash }): `hash` is appended as the last field.
-  return { record: { ...unsigned, hash }, json: `${text.slice(0, -1)},"hash":"${hash}"}` }
+  return { record, json: `${text.slice(0, -1)},"hash":"${hash}"}` }
 }
 
 /** The bytes a checkpoint's signature covers. */

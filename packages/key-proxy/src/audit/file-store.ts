@@ -25,7 +25,15 @@ import {
 } from 'node:fs'
 import { join } from 'node:path'
 import { ProxyError } from '../errors.ts'
-import { type AuditEntry, type AuditRecord, type Checkpoint, chainLine, GENESIS, signCheckpoint } from './chain.ts'
+import {
+  type AuditEntry,
+  type AuditRecord,
+  type Checkpoint,
+  chainLine,
+  entryJson,
+  GENESIS,
+  signCheckpoint,
+} from './chain.ts'
 import type { AuditSigner } from './signer.ts'
 import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
 
@@ -69,6 +77,12 @@ interface TenantLog {
   size: number
   inSegment: number
   lastCheckpoint: number
+}
+
+/** An entry and its {@link entryJson}. */
+interface Prepared {
+  readonly entry: AuditEntry
+  readonly json: string
 }
 
 const SEGMENT = /^(\d{12})-(\d+)\.ndjson$/
@@ -206,16 +220,16 @@ export class FileAuditStore implements AuditStore {
   }
 
   append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
-    return this.#appends.append(tenant, entry)
+    return this.#appends.append(tenant, { entry, json: entryJson(tenant, entry) }) // encoded before the lock
   }
 
   /** Lines of one tenant a group at a time: with `--workers`, one instance lock and one re-read of the head each. */
-  readonly #appends = new GroupedAppends((tenant, entries) =>
+  readonly #appends = new GroupedAppends<Prepared>((tenant, entries) =>
     this.#write(tenant, () => this.#appendAll(tenant, entries)),
   )
 
   /** Chains the group's lines and writes them with one write per segment they fall in. */
-  #appendAll(tenant: string, entries: readonly AuditEntry[]): AuditRecord[] {
+  #appendAll(tenant: string, entries: readonly Prepared[]): AuditRecord[] {
     try {
       const log = this.#log(tenant)
       const records: AuditRecord[] = []
@@ -239,12 +253,12 @@ export class FileAuditStore implements AuditStore {
         pending = []
         if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log) // each segment ends signed
       }
-      for (const entry of entries) {
+      for (const { entry, json: fields } of entries) {
         if (log.fd === undefined || log.inSegment + pending.length >= this.#segmentLines) {
           flush()
           if (log.fd === undefined || log.inSegment >= this.#segmentLines) this.#newSegment(tenant, log, entry.time)
         }
-        const { record, json } = chainLine(tenant, entry, head)
+        const { record, json } = chainLine(tenant, entry, head, fields)
         pending.push(`${json}\n`)
         head = { seq: record.seq, hash: record.hash }
         records.push(record)

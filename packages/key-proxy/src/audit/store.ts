@@ -74,8 +74,8 @@ export interface AuditStore {
   close(): Promise<void>
 }
 
-interface QueuedLine {
-  readonly entry: AuditEntry
+interface QueuedLine<E> {
+  readonly entry: E
   resolve(record: AuditRecord): void
   reject(err: unknown): void
 }
@@ -90,20 +90,17 @@ interface QueuedLine {
  * const record = await appends.append('acme', entry)
  * @throws nothing itself; `append` rejects with what the group's write threw
  */
-export class GroupedAppends {
-  readonly #queues = new Map<string, QueuedLine[]>()
-  readonly #write: (tenant: string, entries: readonly AuditEntry[]) => Promise<readonly AuditRecord[]>
+export class GroupedAppends<E = AuditEntry> {
+  readonly #queues = new Map<string, QueuedLine<E>[]>()
+  readonly #write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>
   readonly #maxGroup: number
 
-  constructor(
-    write: (tenant: string, entries: readonly AuditEntry[]) => Promise<readonly AuditRecord[]>,
-    maxGroup = 500,
-  ) {
+  constructor(write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>, maxGroup = 500) {
     this.#write = write
     this.#maxGroup = maxGroup
   }
 
-  append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
+  append(tenant: string, entry: E): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(tenant)
       if (!queue) {
@@ -115,7 +112,7 @@ export class GroupedAppends {
     })
   }
 
-  async #drain(tenant: string, queue: QueuedLine[]): Promise<void> {
+  async #drain(tenant: string, queue: QueuedLine<E>[]): Promise<void> {
     // The first line stays in the queue while its group is written, so appends meanwhile only queue.
     while (queue.length) {
       const group = queue.slice(0, this.#maxGroup)

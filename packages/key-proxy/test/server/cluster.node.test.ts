@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { workerExecArgv } from '../../src/server/cluster.ts'
 import { fetchPerConnection } from '../harness/fetch-per-connection.ts'
 import { admin, send } from '../harness/http.ts'
 import { type Instance, startInstance, workerPids } from '../harness/instance.ts'
@@ -45,6 +46,16 @@ describe('--workers 2', () => {
     }
     await instance.waitFor((l) => l.requestId === 'spread-15')
     expect(workersOf('spread-').size).toBe(2)
+  })
+
+  test('the workers run with a larger young generation, unless the operator chose one', () => {
+    for (const pid of workerPids(instance)) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+      expect(argv).toContain('--max-semi-space-size=32')
+    }
+    expect(workerExecArgv(['--max-semi-space-size=8'], '')).toEqual(['--max-semi-space-size=8'])
+    expect(workerExecArgv([], '--max-semi-space-size=64')).toEqual([])
+    expect(workerExecArgv(['--enable-source-maps'], '')).toEqual(['--enable-source-maps', '--max-semi-space-size=32'])
   })
 
   test('rotations, disables and enables from both workers at once: no acknowledged change is lost', async () => {
