@@ -108,7 +108,8 @@ export class GroupedAppends<E = AuditEntry> {
         this.#queues.set(tenant, queue)
       }
       queue.push({ entry, resolve, reject })
-      if (queue.length === 1) void this.#drain(tenant, queue)
+      // The first line waits for the rest of this turn's (a batch's items reach here in one turn): one group.
+      if (queue.length === 1) setImmediate(() => void this.#drain(tenant, queue))
     })
   }
 
