@@ -34,6 +34,7 @@ import {
   openDelivery,
   type RekeyResponseJson,
   readNonce,
+  reasonProblem,
   toBase64url,
   unwrapDelivered,
 } from './protocol.ts'
@@ -88,6 +89,13 @@ export interface KeyProxyClientOptions {
   /** Waits between retries (injectable for tests). Default: a timer. */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
   /**
+   * Why this client's unwraps are made, sent with each and written in the audit lines (the operator's and the
+   * tenant's), as Google Workspace CSE's key service takes one: 1 to 1024 UTF-8 bytes, no control characters
+   * (else `ERR_BAD_REQUEST` at once). With `cache`, a hit never reaches the proxy, so it is in no audit line. Per
+   * use: {@link KeyProxyClient.withReason}.
+   */
+  readonly reason?: string
+  /**
    * An EDEK→DEK cache in front of the proxy (`@envelope/idb-cache`): a hit never calls the proxy, concurrent
    * misses for one EDEK make one request. `partition` must be at least as narrow as what the proxy authorizes
    * (the tenant; tenant and user when users of one tenant share a browser profile). Revocation: a key disabled at
@@ -120,6 +128,19 @@ export interface KeyProxyClient extends KeyProvider {
   ): Promise<Edek>
   /** The proxy's health (`GET /v1/health`). */
   health(options?: ProviderCallOptions): Promise<{ status: string }>
+  /**
+   * This client, with `reason` sent with each of its unwraps and logged in their audit lines (the same
+   * connection, batching and coalescing; an unwrap coalesces only with others of the same reason). It skips the
+   * client's DEK cache, so every use reaches the proxy and its log.
+   *
+   * @example
+   * ```ts
+   * const text = await decryptToString(message, { provider: client.withReason('support ticket 1234') })
+   * ```
+   * @throws {KeyProxyError} `ERR_BAD_REQUEST` at once for a reason the proxy would refuse (empty, over 1024
+   * UTF-8 bytes, control characters).
+   */
+  withReason(reason: string): KeyProxyClient
 }
 
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
@@ -139,8 +160,14 @@ function retryAfterMs(value: string | null): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now())
 }
 
-function cacheKey(edeks: readonly Edek[], context: EncryptionContext): string {
-  return JSON.stringify([edeks.map(edekToJson), toBase64url(encodeContext(context))])
+function cacheKey(edeks: readonly Edek[], context: EncryptionContext, reason?: string): string {
+  return JSON.stringify([edeks.map(edekToJson), toBase64url(encodeContext(context)), reason ?? null])
+}
+
+function checkedReason(reason: string | undefined): string | undefined {
+  const problem = reason === undefined ? undefined : reasonProblem(reason)
+  if (problem) throw new KeyProxyError('ERR_BAD_REQUEST', problem)
+  return reason
 }
 
 /**
@@ -170,6 +197,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
   const maxRetryAfterMs = options.maxRetryAfterMs ?? 10_000
   const deliveryTtl = options.deliveryKeyTtlMs ?? 10 * 60_000
   const sleep = options.sleep ?? defaultSleep
+  const defaultReason = checkedReason(options.reason)
 
   let delivery: { made: number; pair: Promise<Awaited<ReturnType<typeof generateDeliveryKeyPair>>> } | undefined
   function deliveryKey() {
@@ -304,7 +332,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
   }
 
   // --- unwrap: single-flight per (EDEKs, context), batched within a short window ---
-  type Pending = { request: UnwrapRequest; resolve: (r: UnwrapResult) => void }
+  type Pending = { request: UnwrapRequest; reason?: string; resolve: (r: UnwrapResult) => void }
   const inFlight = new Map<string, Promise<UnwrapResult>>()
   let queue: Pending[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -321,7 +349,11 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       const { privateKey, publicJwk } = await deliveryKey()
       const nonce = newNonce()
       const body = {
-        items: batch.map((p) => ({ edeks: p.request.edeks.map(edekToJson), context: p.request.context })),
+        items: batch.map((p) => ({
+          edeks: p.request.edeks.map(edekToJson),
+          context: p.request.context,
+          ...(p.reason === undefined ? {} : { reason: p.reason }),
+        })),
         clientKey: publicJwk,
         nonce,
         tenant: options.tenant,
@@ -367,18 +399,33 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
     }
   }
 
-  function unwrapOne(request: UnwrapRequest): Promise<UnwrapResult> {
-    const key = cacheKey(request.edeks, request.context)
+  function unwrapOne(request: UnwrapRequest, reason: string | undefined): Promise<UnwrapResult> {
+    const key = cacheKey(request.edeks, request.context, reason)
     const existing = inFlight.get(key)
     if (existing) return existing
     const result = new Promise<UnwrapResult>((resolve) => {
-      queue.push({ request, resolve })
+      queue.push({ request, reason, resolve })
       if (queue.length >= maxBatch) flush()
       else if (batchWindowMs <= 0) flush()
       else if (timer === undefined) timer = setTimeout(flush, batchWindowMs)
     }).finally(() => inFlight.delete(key))
     inFlight.set(key, result)
     return result
+  }
+
+  /** The KeyProvider's unwraps, each sent with `reason` (none: undefined). */
+  function unwrapsWith(reason: string | undefined): Pick<KeyProxyClient, 'unwrapDataKey' | 'unwrapDataKeys'> {
+    return {
+      async unwrapDataKey(edeks, context, opts) {
+        if (opts?.signal?.aborted) throw new AbortedError({ cause: opts.signal.reason })
+        const r = await unwrapOne({ edeks, context }, reason)
+        if (!r.ok) throw r.error
+        return r.dek
+      },
+      async unwrapDataKeys(requests) {
+        return Promise.all(requests.map((r) => unwrapOne(r, reason)))
+      },
+    }
   }
 
   const client: KeyProxyClient = {
@@ -408,20 +455,7 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
       }
     },
 
-    async unwrapDataKey(
-      edeks: readonly Edek[],
-      context: EncryptionContext,
-      opts?: ProviderCallOptions,
-    ): Promise<CryptoKey> {
-      if (opts?.signal?.aborted) throw new AbortedError({ cause: opts.signal.reason })
-      const r = await unwrapOne({ edeks, context })
-      if (!r.ok) throw r.error
-      return r.dek
-    },
-
-    async unwrapDataKeys(requests: readonly UnwrapRequest[]): Promise<UnwrapResult[]> {
-      return Promise.all(requests.map((r) => unwrapOne(r)))
-    },
+    ...unwrapsWith(defaultReason),
 
     async rekey(edeks, context, opts) {
       const body = {
@@ -442,6 +476,10 @@ export function createKeyProxyClient(options: KeyProxyClientOptions): KeyProxyCl
 
     async health(opts) {
       return (await call<{ status: string }>('GET', '/health', undefined, opts?.signal)).json
+    },
+
+    withReason(reason) {
+      return { ...client, ...unwrapsWith(checkedReason(reason)) }
     },
   }
   if (!options.cache) return client

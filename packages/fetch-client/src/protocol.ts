@@ -406,6 +406,39 @@ export function readNonce(value: unknown): Bytes | undefined {
 }
 
 /**
+ * Longest unwrap `reason`, in UTF-8 bytes (as Google Workspace CSE's key service allows).
+ *
+ * @example
+ * ```ts
+ * if (new TextEncoder().encode(reason).length > MAX_REASON_BYTES) reason = reason.slice(0, 200)
+ * ```
+ */
+export const MAX_REASON_BYTES = 1024
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+// A reason is shown to people (audit views, exports): control characters (C0, DEL, C1), line and paragraph
+// separators, bidirectional overrides and isolates would forge lines or reorder text there.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused
+const UNSAFE_IN_REASON = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
+
+/**
+ * Why the proxy would refuse `value` as an unwrap's `reason` (1 to {@link MAX_REASON_BYTES} UTF-8 bytes, none of
+ * the characters above, no lone surrogate); undefined when it takes it. Both sides use this rule.
+ *
+ * @example
+ * ```ts
+ * const problem = reasonProblem('support ticket 1234') // undefined
+ * ```
+ * @throws Never.
+ */
+export function reasonProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || UTF8.encode(value).length > MAX_REASON_BYTES)
+    return `"reason" must be a string of 1 to ${MAX_REASON_BYTES} bytes`
+  if (UNSAFE_IN_REASON.test(value) || LONE_SURROGATE.test(value))
+    return '"reason" must not hold control characters or lone surrogates'
+  return undefined
+}
+
+/**
  * The additional data of one delivered DEK: the label, then each field as a 4-byte big-endian length and its
  * bytes: nonce, tenant (UTF-8), the EDEK's providerId, keyId, keyVersion (UTF-8) and ciphertext, and the
  * canonical encoding of the context (docs/format.md §4).

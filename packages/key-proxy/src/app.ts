@@ -15,6 +15,7 @@ import {
   edekToJson,
   importDeliveryPublicKey,
   readNonce,
+  reasonProblem,
   type WrappedDek,
 } from '@envelope/fetch-client/protocol'
 import { type Context, Hono } from 'hono'
@@ -133,22 +134,12 @@ const INSTANCE_UNAVAILABLE: ReadonlySet<ProxyErrorCode> = new Set([
   'ERR_SHUTTING_DOWN',
 ])
 
-/** Longest `reason` of an unwrap, in UTF-8 bytes (as Google Workspace CSE's key service allows). */
-export const MAX_REASON_BYTES = 1024
-// Control characters (C0, DEL, C1), line and paragraph separators, bidirectional overrides and isolates: a reason
-// is shown to people (audit views, exports), where these would forge lines or reorder text.
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-// biome-ignore lint/suspicious/noControlCharactersInRegex: these are the characters refused
-const UNSAFE_IN_REASON = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/
-
-/** An unwrap's optional reason: a string of at most 1 KiB with no control characters, or undefined. */
+/** An unwrap's optional reason: undefined, or a string the protocol's rule takes (protocol.ts, reasonProblem). */
 function checkReason(value: unknown): string | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'string' || value.length === 0 || new TextEncoder().encode(value).length > MAX_REASON_BYTES)
-    throw new ProxyError('ERR_BAD_REQUEST', `"reason" must be a string of 1 to ${MAX_REASON_BYTES} bytes`)
-  if (UNSAFE_IN_REASON.test(value) || LONE_SURROGATE.test(value))
-    throw new ProxyError('ERR_BAD_REQUEST', '"reason" must not hold control characters or lone surrogates')
-  return value
+  const problem = reasonProblem(value)
+  if (problem) throw new ProxyError('ERR_BAD_REQUEST', problem)
+  return value as string
 }
 
 function nonceOf(body: Record<string, unknown>): Uint8Array {

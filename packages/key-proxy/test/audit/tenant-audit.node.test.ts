@@ -4,7 +4,7 @@
 // `envelope-admin audit verify`, intact and tampered.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { encrypt, readHeader } from '@envelope/core'
+import { decryptToString, encrypt, readHeader } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { edekToJson, newNonce } from '@envelope/fetch-client/protocol'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
@@ -40,7 +40,7 @@ async function audit(tenant: string, query: Record<string, string>, auth: string
   return { status: r.status, code: body.error?.code as string | undefined, body }
 }
 
-/** A hand-made unwrap (the fetch client sends no reason): the answer's status and code. */
+/** A hand-made unwrap with any `reason` (the fetch client checks its own first): the answer's status and code. */
 async function unwrapWithReason(token: string, message: Uint8Array, context: Record<string, string>, reason: unknown) {
   const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, [
     'deriveBits',
@@ -147,6 +147,41 @@ describe("the tenant's audit log", () => {
     expect(await unwrapWithReason(token, message, context, 'y'.repeat(1024))).toMatchObject({ status: 200 })
     const refused = await audit('acme', { outcome: 'ERR_BAD_REQUEST', caller: 'jwt:alice' }, auditor)
     expect(refused.body.records.length).toBe(8)
+  })
+
+  test('the fetch client sends a reason, per client and per use; a bad one is refused before it is sent', async () => {
+    const token = await jwt('acme', ['users'], 'alice')
+    const base = createKeyProxyClient({
+      baseUrl: proxy.url,
+      getToken: () => token,
+      retries: 0,
+      reason: 'nightly export',
+    })
+    expect(await decryptToString(message, { provider: base })).toBe('report')
+    // The same EDEK at once under two reasons: not coalesced into one unwrap, each logged with its own.
+    const ticket = base.withReason('support ticket 4712')
+    await Promise.all([decryptToString(message, { provider: ticket }), decryptToString(message, { provider: base })])
+    const recent = (await audit('acme', { action: 'unwrap', caller: 'jwt:alice', order: 'desc', limit: '3' }, auditor))
+      .body.records
+    expect(recent.map((r: { reason?: string }) => r.reason).sort()).toEqual([
+      'nightly export',
+      'nightly export',
+      'support ticket 4712',
+    ])
+    const codeOf = (f: () => unknown) => {
+      try {
+        f()
+        return 'no error'
+      } catch (err) {
+        return (err as { code?: string }).code
+      }
+    }
+    for (const bad of ['line\nforged', '', 'x'.repeat(1025), 'bidi \u202e gnp.exe']) {
+      expect(codeOf(() => base.withReason(bad))).toBe('ERR_BAD_REQUEST')
+      expect(codeOf(() => createKeyProxyClient({ baseUrl: proxy.url, getToken: () => token, reason: bad }))).toBe(
+        'ERR_BAD_REQUEST',
+      )
+    }
   })
 
   test('filters: outcome, caller, action, time range; cursors page through without a gap or a repeat', async () => {
