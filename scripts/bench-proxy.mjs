@@ -8,7 +8,7 @@
 // of requests in flight and a fixed number of requests per case.
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
+import { processTreeCpuMs, sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -134,6 +134,7 @@ async function prepare(workers, extra = {}) {
     async function runCase(batch, requests, concurrency) {
       const latencies = []
       let next = 0
+      const cpu0 = processTreeCpuMs(proxy.pid)
       const t0 = performance.now()
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
@@ -150,7 +151,8 @@ async function prepare(workers, extra = {}) {
           }
         }),
       )
-      return { items: requests * batch, seconds: (performance.now() - t0) / 1000, latencies }
+      const seconds = (performance.now() - t0) / 1000
+      return { items: requests * batch, seconds, latencies, cpuSeconds: (processTreeCpuMs(proxy.pid) - cpu0) / 1000 }
     }
 
     await runCase(1, 200, 4) // warm-up
@@ -173,11 +175,12 @@ const bare = await prepareBare({
   batch: bareBatch,
 })
 const rounds = quick ? 1 : 3
-const merged = () => ({ items: 0, seconds: 0, latencies: [] })
+const merged = () => ({ items: 0, seconds: 0, latencies: [], cpuSeconds: 0 })
 const add = (into, r) => {
   into.items += r.items
   into.seconds += r.seconds
   into.latencies.push(...r.latencies)
+  into.cpuSeconds += r.cpuSeconds ?? 0
 }
 const summary = (batch, requests, concurrency, m) => ({
   batch,
@@ -186,6 +189,10 @@ const summary = (batch, requests, concurrency, m) => ({
   unwrapsPerS: m.items / m.seconds,
   p50Ms: percentile(m.latencies, 50),
   p99Ms: percentile(m.latencies, 99),
+  // The proxy's processes' CPU over the wall time: a Node process keeps more than one core busy (GC threads,
+  // the kernel's loopback TCP), which bounds what N workers on N cores can add.
+  coresBusy: Number((m.cpuSeconds / m.seconds).toFixed(2)),
+  cpuMsPer1000: Number(((m.cpuSeconds * 1e6) / m.items).toFixed(1)),
 })
 const aloneCases = []
 const pooledCases = []
@@ -200,7 +207,12 @@ for (const [batch, requests, concurrency] of plan) {
     add(a, await alone.runCase(batch, perRound, concurrency))
     add(p, await pooled.runCase(batch, perRound, concurrency))
     if (batch >= 100) add(g, await onPg.runCase(batch, perRound, concurrency))
-    if (batch === 1000) add(bareRun, await bare.run((quick ? 4000 : 20_000) / rounds))
+    if (batch === 1000) {
+      const u0 = process.cpuUsage() // the bare loop runs in this process
+      const r = await bare.run((quick ? 4000 : 20_000) / rounds)
+      const u = process.cpuUsage(u0)
+      add(bareRun, { ...r, cpuSeconds: (u.user + u.system) / 1e6 })
+    }
   }
   aloneCases.push(summary(batch, perRound * rounds, concurrency, a))
   pooledCases.push(summary(batch, perRound * rounds, concurrency, p))
@@ -210,7 +222,7 @@ for (const [batch, requests, concurrency] of plan) {
     [`${cores} workers`, pooledCases.at(-1)],
   ]) {
     log(
-      `  batch ${String(batch).padStart(4)}, ${label.padEnd(11)}: ${c.unwrapsPerS.toFixed(0).padStart(6)} unwraps/s, p50 ${c.p50Ms.toFixed(2)} ms, p99 ${c.p99Ms.toFixed(2)} ms per request (${c.requests} requests, ${c.concurrency} in flight)`,
+      `  batch ${String(batch).padStart(4)}, ${label.padEnd(11)}: ${c.unwrapsPerS.toFixed(0).padStart(6)} unwraps/s, p50 ${c.p50Ms.toFixed(2)} ms, p99 ${c.p99Ms.toFixed(2)} ms per request (${c.requests} requests, ${c.concurrency} in flight; ${c.coresBusy} cores busy, ${c.cpuMsPer1000} ms CPU per 1000)`,
     )
   }
 }
@@ -256,12 +268,24 @@ const bareRate = bareRun.items / bareRun.seconds
 log(`bare loop, one process: ${bareRate.toFixed(0)} unwraps/s (EDEK open + delivery wrap, batches of ${bareBatch})`)
 
 const best = (cases) => Math.max(...cases.slice(1).map((c) => c.unwrapsPerS))
+const bestCase = (cases) => cases.slice(1).reduce((a, c) => (c.unwrapsPerS > a.unwrapsPerS ? c : a))
 const ratio = (a, b) => Number((a / b).toFixed(2))
 const report = {
   machine: { cpu: os.cpus()[0]?.model, cores, node: process.version, date: new Date().toISOString() },
   one_process: { workers: 0, cases: aloneCases },
   workers: { workers: cores, cases: pooledCases },
-  bare_crypto: { unwrapsPerS: Math.round(bareRate), batch: bareBatch },
+  bare_crypto: {
+    unwrapsPerS: Math.round(bareRate),
+    batch: bareBatch,
+    coresBusy: Number((bareRun.cpuSeconds / bareRun.seconds).toFixed(2)),
+  },
+  // Cores kept busy by the proxy's processes in their best batched case: workers_vs_single can reach at most
+  // about (cores the workers get) / (cores one process already keeps busy).
+  cores_busy: {
+    one_process: bestCase(aloneCases).coresBusy,
+    workers: bestCase(pooledCases).coresBusy,
+    bare_loop: Number((bareRun.cpuSeconds / bareRun.seconds).toFixed(2)),
+  },
   ratios: {
     workers_vs_single: ratio(best(pooledCases), best(aloneCases)),
     batched_vs_bare_crypto: ratio(best(aloneCases), bareRate),

@@ -1,7 +1,7 @@
 // Starts a real key proxy process for the benchmarks: built from source, on 127.0.0.1, a free port, a temporary
 // data folder, and the given settings. (Tests have the same in TypeScript: packages/key-proxy/test/proxy-process.ts.)
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -60,4 +60,23 @@ export async function startProxyProcess(settings, nodeArgs = [], { workers } = {
     },
     exited,
   }
+}
+
+/**
+ * CPU time (user + system, ms) of a process and all its descendants (Linux /proc): a proxy with its workers.
+ * With the wall time of a run, how many cores it kept busy.
+ */
+export function processTreeCpuMs(pid) {
+  let ms = 0
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    ms = (Number(fields[11]) + Number(fields[12])) * 10 // utime, stime in clock ticks of 10 ms
+  } catch {
+    return 0
+  }
+  let children = []
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+  } catch {}
+  return children.reduce((n, child) => n + processTreeCpuMs(Number(child)), ms)
 }
