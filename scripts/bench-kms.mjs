@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sha256Hex } from './lib/proxy-process.mjs'
+import { processTreeCpuMs, sha256Hex } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -45,7 +45,9 @@ process.on('exit', () => {
 
 /** Spawns `node <args>` and resolves once `ready` matches what it printed. */
 function start(nodeArgs, ready, env = {}) {
-  const child = spawn(process.execPath, nodeArgs, {
+  // PROF=1: CPU profiles of every process (and worker) in /tmp/envelope-bench-kms-prof.
+  const prof = process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/envelope-bench-kms-prof'] : []
+  const child = spawn(process.execPath, [...prof, ...nodeArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
@@ -251,6 +253,7 @@ try {
   async function runCase(tenant, edeks, batch, requests, concurrency) {
     const latencies = []
     let next = 0
+    const cpu0 = [processTreeCpuMs(proxy.child.pid), processTreeCpuMs(endpoint.child.pid)]
     const t0 = performance.now()
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -275,7 +278,13 @@ try {
       }),
     )
     const seconds = (performance.now() - t0) / 1000
+    // Cores kept busy by the proxy (with its workers) and by the AWS endpoint, which shares this machine where
+    // AWS KMS would be elsewhere: what direct mode costs the proxy itself, apart from the stand-in KMS.
+    const proxyCpu = (processTreeCpuMs(proxy.child.pid) - cpu0[0]) / 1000
+    const endpointCpu = (processTreeCpuMs(endpoint.child.pid) - cpu0[1]) / 1000
     return {
+      proxyCoresBusy: Number((proxyCpu / seconds).toFixed(2)),
+      endpointCoresBusy: Number((endpointCpu / seconds).toFixed(2)),
       unwrapsPerS: Math.round((requests * batch) / seconds),
       p50Ms: Number(percentile(latencies, 50).toFixed(2)),
       p99Ms: Number(percentile(latencies, 99).toFixed(2)),
@@ -294,14 +303,14 @@ try {
       const slow = backend === 'aws' && mode === 'direct' // 20 ms a KMS call: fewer requests
       await runCase(tenant, edekSets[tenant], 1, 20, 2) // warm-up
       const single = await runCase(tenant, edekSets[tenant], 1, Math.round((slow ? 150 : 1000) * scale), 1)
-      const batched = await runCase(tenant, edekSets[tenant], 1000, Math.max(2, Math.round((slow ? 4 : 12) * scale)), 2)
+      const batched = await runCase(tenant, edekSets[tenant], 1000, Math.max(2, Math.round((slow ? 4 : 30) * scale)), 2)
       for (const [name, r] of [
         ['single', single],
         ['batch 1000', batched],
       ]) {
         cases.push({ backend, mode, case: name, ...r })
         log(
-          `  ${tenant.padEnd(13)} ${name.padEnd(10)}: ${String(r.unwrapsPerS).padStart(6)} unwraps/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`,
+          `  ${tenant.padEnd(13)} ${name.padEnd(10)}: ${String(r.unwrapsPerS).padStart(6)} unwraps/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms (cores busy: proxy ${r.proxyCoresBusy}, AWS endpoint ${r.endpointCoresBusy})`,
         )
       }
     }
