@@ -71,7 +71,8 @@ function chain(tenant: string, entries: readonly AuditEntry[], head: { seq: numb
   return { out, lines, last }
 }
 
-// The lines of a group, inserted only if the tenant's head is still the one they were chained from.
+// The lines of a group, inserted only if the tenant's head is still the one they were chained from. The lines
+// come as one text, a line each (JSON has no raw newline).
 // With them, the checkpoints signed at their interval.
 const APPEND = `with moved as (
   update envelope_audit_heads set seq = $4, hash = $5 where tenant = $1 and seq = $2 and hash = $3 returning tenant),
@@ -81,7 +82,7 @@ signed as (
   on conflict do nothing)
 insert into envelope_audit_lines (tenant, seq, time, action, outcome, caller, line)
 select moved.tenant, l.seq, l.time, l.action, l.outcome, l.caller, l.line
-from moved, unnest($6::bigint[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[])
+from moved, unnest($6::bigint[], $7::timestamptz[], $8::text[], $9::text[], $10::text[], string_to_array($11, E'\\n'))
   as l(seq, time, action, outcome, caller, line)`
 
 export class PostgresAuditStore implements AuditStore {
@@ -90,7 +91,9 @@ export class PostgresAuditStore implements AuditStore {
   readonly #every: number
   readonly #maxScan: number
   /** Lines of one tenant written a group per transaction (group commit). */
-  readonly #appends = new GroupedAppends((tenant, entries) => this.#appendGroup(tenant, entries), MAX_GROUP)
+  // Two groups in flight: the next is chained from where the last will end, and its statement waits on the head
+  // row until that one commits (or finds the head elsewhere and chains again).
+  readonly #appends = new GroupedAppends((tenant, entries) => this.#appendGroup(tenant, entries), MAX_GROUP, 2)
   /** Each tenant's head as this process last wrote or read it: where its next group is chained from, if still so. */
   readonly #heads = new Map<string, { seq: number; hash: string }>()
 
@@ -190,6 +193,7 @@ export class PostgresAuditStore implements AuditStore {
     for (let attempt = 0; attempt < 3; attempt++) {
       const head = this.#heads.get(tenant) ?? (await this.#readHead(tenant))
       const { out, lines, last } = chain(tenant, entries, head)
+      this.#heads.set(tenant, last) // where the next group starts, if this one goes in
       const checkpoints = out
         .filter((r) => r.seq % this.#every === 0)
         .map((r) => signCheckpoint(this.#signer.privateKey, this.#signer.kid, { tenant, seq: r.seq, hash: r.hash }))
@@ -209,7 +213,7 @@ export class PostgresAuditStore implements AuditStore {
             out.map((r) => r.action),
             out.map((r) => r.outcome),
             out.map((r) => r.caller),
-            lines,
+            lines.join('\n'), // one text, not an array: the driver escapes every quote of an array's elements
             checkpoints.map((c) => c.seq),
             checkpoints.map((c) => JSON.stringify(c)),
           ],
@@ -219,11 +223,8 @@ export class PostgresAuditStore implements AuditStore {
         this.#heads.delete(tenant)
         throw unavailable(err)
       }
-      if (inserted === out.length) {
-        this.#heads.set(tenant, last)
-        return out
-      }
-      this.#heads.delete(tenant) // another instance appended meanwhile
+      if (inserted === out.length) return out
+      this.#heads.delete(tenant) // another instance appended meanwhile, or the group before this one failed
     }
     return this.#locked(tenant, async (c, head) => {
       const { out, lines, last } = chain(tenant, entries, head)

@@ -85,6 +85,8 @@ interface QueuedLine<E> {
  * being written goes in the next group, written at once (one transaction, one instance lock). A batch of 1000
  * unwraps is then a few writes, not 1000 waiting on each other; each caller still learns of its own line only
  * once its group is written, and a group that fails fails every caller in it (key use fails closed).
+ * `concurrency`: groups of one tenant in flight at once (a store whose write checks the head it chained from,
+ * as the PostgreSQL one does, can send the next group before the last is answered); 1 by default.
  * @example
  * const appends = new GroupedAppends((tenant, entries) => writeAll(tenant, entries))
  * const record = await appends.append('acme', entry)
@@ -94,39 +96,55 @@ export class GroupedAppends<E = AuditEntry> {
   readonly #queues = new Map<string, QueuedLine<E>[]>()
   readonly #write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>
   readonly #maxGroup: number
+  readonly #concurrency: number
 
-  constructor(write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>, maxGroup = 500) {
+  constructor(
+    write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>,
+    maxGroup = 500,
+    concurrency = 1,
+  ) {
     this.#write = write
     this.#maxGroup = maxGroup
+    this.#concurrency = concurrency
   }
 
   append(tenant: string, entry: E): Promise<AuditRecord> {
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(tenant)
       if (!queue) {
+        // A tenant's queue exists while its drain runs: appends meanwhile only queue.
         queue = []
         this.#queues.set(tenant, queue)
+        // The first line waits for the rest of this turn's (a batch's items reach here in one turn): one group.
+        setImmediate(() => void this.#drain(tenant, queue!))
       }
       queue.push({ entry, resolve, reject })
-      // The first line waits for the rest of this turn's (a batch's items reach here in one turn): one group.
-      if (queue.length === 1) setImmediate(() => void this.#drain(tenant, queue))
     })
   }
 
   async #drain(tenant: string, queue: QueuedLine<E>[]): Promise<void> {
-    // The first line stays in the queue while its group is written, so appends meanwhile only queue.
-    while (queue.length) {
-      const group = queue.slice(0, this.#maxGroup)
-      try {
-        const records = await this.#write(
+    const inFlight = new Set<Promise<void>>()
+    for (;;) {
+      if (queue.length > 0 && inFlight.size < this.#concurrency) {
+        const group = queue.splice(0, this.#maxGroup)
+        const written: Promise<void> = this.#write(
           tenant,
           group.map((line) => line.entry),
         )
-        for (const [i, line] of group.entries()) line.resolve(records[i]!)
-      } catch (err) {
-        for (const line of group) line.reject(err)
+          .then(
+            (records) => {
+              for (const [i, line] of group.entries()) line.resolve(records[i]!)
+            },
+            (err) => {
+              for (const line of group) line.reject(err)
+            },
+          )
+          .finally(() => inFlight.delete(written))
+        inFlight.add(written)
+        continue
       }
-      queue.splice(0, group.length)
+      if (inFlight.size === 0) break
+      await Promise.race(inFlight) // what queued meanwhile goes as the next group
     }
     this.#queues.delete(tenant)
   }

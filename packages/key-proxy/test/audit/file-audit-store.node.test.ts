@@ -28,27 +28,31 @@ function setup(options: { segmentLines?: number; maxScan?: number } = {}) {
   return { dir, signer, open }
 }
 
+/** Two stores on one folder as two processes of one instance (`--workers`): one lock, taken in turn; each re-reads. */
+function sharedPair(options: { segmentLines?: number; maxScan?: number } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
+  const signer = openAuditSigner(join(dir, 'audit-signing.key'))
+  let tail: Promise<unknown> = Promise.resolve()
+  const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
+    const run = tail.then(write)
+    tail = run.catch(() => {})
+    return run
+  }
+  const open = () =>
+    FileAuditStore.open({
+      dir: join(dir, 'audit'),
+      signer,
+      checkpointIntervalMs: 0,
+      ...options,
+      sync: { shared: true, exclusive },
+    })
+  return { dir, signer, a: open(), b: open() }
+}
+
 describe('file audit store', () => {
   auditStoreAcceptance({
     async open() {
-      const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
-      const signer = openAuditSigner(join(dir, 'audit-signing.key'))
-      let tail: Promise<unknown> = Promise.resolve()
-      const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
-        const run = tail.then(write)
-        tail = run.catch(() => {})
-        return run
-      }
-      const open = () =>
-        FileAuditStore.open({
-          dir: join(dir, 'audit'),
-          signer,
-          segmentLines: 10,
-          maxScan: 25,
-          checkpointIntervalMs: 0,
-          sync: { shared: true, exclusive },
-        })
-      const [a, b] = [open(), open()]
+      const { a, b, signer } = sharedPair({ segmentLines: 10, maxScan: 25 })
       return { a, b, signer, close: async () => void (await Promise.all([a.close(), b.close()])) }
     },
   })
@@ -83,23 +87,7 @@ describe('file audit store', () => {
   })
 
   test('several processes of one instance (shared, under one lock) extend one chain per tenant', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
-    const signer = openAuditSigner(join(dir, 'audit-signing.key'))
-    let tail: Promise<unknown> = Promise.resolve()
-    const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
-      const run = tail.then(write)
-      tail = run.catch(() => {})
-      return run
-    }
-    const open = () =>
-      FileAuditStore.open({
-        dir: join(dir, 'audit'),
-        signer,
-        segmentLines: 3,
-        checkpointIntervalMs: 0,
-        sync: { shared: true, exclusive },
-      })
-    const [a, b] = [open(), open()]
+    const { a, b, signer } = sharedPair({ segmentLines: 3 })
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append('acme', entry(i + 1))))
     const seqs = (await a.query('acme', { limit: 1000 })).records.map((r) => r.seq)
     expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
@@ -114,22 +102,7 @@ describe('file audit store', () => {
   test('shared (--workers): each group re-reads only the ends of the files, however long the log', async () => {
     // Every group of lines re-reads the tenant's head under the instance lock. It once read the whole last
     // segment and the whole checkpoints file (which only grows) each time: a write slowed with the log's age.
-    const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
-    const signer = openAuditSigner(join(dir, 'audit-signing.key'))
-    let tail: Promise<unknown> = Promise.resolve()
-    const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
-      const run = tail.then(write)
-      tail = run.catch(() => {})
-      return run
-    }
-    const open = () =>
-      FileAuditStore.open({
-        dir: join(dir, 'audit'),
-        signer,
-        checkpointIntervalMs: 0,
-        sync: { shared: true, exclusive },
-      })
-    const [a, b] = [open(), open()]
+    const { dir, signer, a, b } = sharedPair()
     for (let i = 1; i <= 400; i++) await a.append('acme', entry(i)) // most of a 500-line segment
     const checkpoint = (await a.checkpoint('acme'))!
     // As long a checkpoints file as an old log's: 2 MB (here copies of the last checkpoint, which stay valid).
