@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { processTreeCpuMs, sha256Hex } from './lib/proxy-process.mjs'
+import { postText as postTextTo, processTreeCpuMs, sha256Hex } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -237,16 +237,7 @@ try {
     }
     return body
   }
-  const postText = async (path, body) => {
-    const r = await fetch(`${proxy.url}/v1${path}`, {
-      method: 'POST',
-      headers: { authorization: `ApiKey ${API_KEY}`, 'content-type': 'application/json' },
-      body,
-    })
-    const text = await r.text()
-    if (!r.ok) throw new Error(`${path}: ${r.status} ${text.slice(0, 300)}`)
-    return text
-  }
+  const postText = (path, body) => postTextTo(proxy.url, API_KEY, path, body)
   const percentile = (xs, p) =>
     [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]
   /** `requests` requests with `concurrency` in flight; each unwraps `batch` EDEKs. */

@@ -8,7 +8,7 @@
 // of requests in flight and a fixed number of requests per case.
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { processTreeCpuMs, sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
+import { postText as postTextTo, processTreeCpuMs, sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -119,16 +119,7 @@ async function prepare(workers, extra = {}) {
       }
       return `${body},"nonce":"${protocol.newNonce()}"}`
     }
-    const postText = async (path, body) => {
-      const r = await fetch(`${proxy.url}/v1${path}`, {
-        method: 'POST',
-        headers: { authorization: `ApiKey ${API_KEY}`, 'content-type': 'application/json' },
-        body,
-      })
-      const text = await r.text()
-      if (!r.ok) throw new Error(`${path}: ${r.status} ${text}`)
-      return text
-    }
+    const postText = (path, body) => postTextTo(proxy.url, API_KEY, path, body)
 
     /** `requests` requests with `concurrency` in flight; each unwraps `batch` EDEKs. */
     async function runCase(batch, requests, concurrency) {

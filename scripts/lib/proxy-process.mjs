@@ -80,3 +80,15 @@ export function processTreeCpuMs(pid) {
   } catch {}
   return children.reduce((n, child) => n + processTreeCpuMs(Number(child)), ms)
 }
+
+/** POSTs a JSON body (already a string) to `${baseUrl}/v1${path}` with an API key; the answer as text. */
+export async function postText(baseUrl, apiKey, path, body) {
+  const r = await fetch(`${baseUrl}/v1${path}`, {
+    method: 'POST',
+    headers: { authorization: `ApiKey ${apiKey}`, 'content-type': 'application/json' },
+    body,
+  })
+  const text = await r.text()
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${text.slice(0, 300)}`)
+  return text
+}
