@@ -42,7 +42,8 @@ test('a data folder of the key file before the keystore: its EDEKs unwrap, its k
     versions: [1, 2],
   })
   // The first change writes the keystore's format; nothing of the old keys is lost.
-  expect(proxy.admin('rotate', 'globex').status).toBe(0)
+  const rotated = proxy.admin('rotate', 'globex')
+  expect(rotated, `${rotated.stdout} ${rotated.stderr}`).toMatchObject({ status: 0 })
   const file = JSON.parse(readFileSync(join(dir, 'keys.json'), 'utf8'))
   expect(file.format).toBe('envelope-keystore/1')
   expect(Object.keys(file.records['local-key']).sort()).toEqual(['acme/default', 'globex/default'])
