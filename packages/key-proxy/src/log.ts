@@ -106,6 +106,52 @@ export function createLogger(options: LoggerOptions = {}, base: LogFields = {}):
   }
 }
 
+/**
+ * Log lines written once per turn of the event loop (after the turn's responses went out), in chunks of whole
+ * lines of at most `maxChunkBytes`: on a pipe shared by several workers a write of up to PIPE_BUF (4096) bytes
+ * is atomic, so lines never interleave (each line is under 4 KiB). One synchronous write per busy turn instead
+ * of one per request; `flush()` writes what is pending (at exit).
+ *
+ * @example
+ * ```ts
+ * const out = batchedLines((chunk) => process.stdout.write(chunk))
+ * process.on('exit', () => out.flush())
+ * const log = createLogger({ write: out.line })
+ * ```
+ */
+export function batchedLines(write: (chunk: string) => void, maxChunkBytes = 4096) {
+  let pending: string[] = []
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    const lines = pending
+    pending = []
+    let chunk = ''
+    let bytes = 0
+    for (const text of lines) {
+      const size = Buffer.byteLength(text) + 1
+      if (bytes + size > maxChunkBytes && chunk) {
+        write(chunk)
+        chunk = ''
+        bytes = 0
+      }
+      chunk += `${text}\n`
+      bytes += size
+    }
+    if (chunk) write(chunk)
+  }
+  return {
+    line(text: string): void {
+      pending.push(text)
+      if (!scheduled) {
+        scheduled = true
+        setImmediate(flush)
+      }
+    },
+    flush,
+  }
+}
+
 /** A logger that writes nothing (the default of the portable app). */
 export const silentLogger: Logger = createLogger({ level: 'off' })
 

@@ -1,12 +1,12 @@
 /**
  * What the Node entry runs: a cluster primary with `workers` ≥ 1 (cluster.ts), one of its workers, or, with
- * `workers: 0`, one process serving alone (serve.ts). Logs are JSON lines on stdout (log.ts); a start failure
- * is one line on stderr and exit code 1.
+ * `workers: 0`, one process serving alone (serve.ts). Logs are JSON lines on stdout (log.ts), written a turn of
+ * the event loop at a time; a start failure is one line on stderr and exit code 1.
  * @module
  */
 import cluster from 'node:cluster'
 import { resolveConfig } from '../config.ts'
-import { createLogger } from '../log.ts'
+import { batchedLines, createLogger } from '../log.ts'
 import { readSettings } from '../startup.ts'
 import { runPrimary } from './cluster.ts'
 import { serve } from './serve.ts'
@@ -16,7 +16,9 @@ export async function main(argv: readonly string[], env: Record<string, string |
   try {
     const settings = readSettings(argv, env)
     const server = resolveServerConfig(settings, env, resolveConfig(settings, env).host)
-    const log = createLogger({ level: server.logLevel, write: (line) => process.stdout.write(`${line}\n`) })
+    const out = batchedLines((chunk) => process.stdout.write(chunk))
+    process.on('exit', () => out.flush()) // what the last turn logged, before the process is gone
+    const log = createLogger({ level: server.logLevel, write: out.line })
     if (cluster.isWorker) {
       await serve({ argv, env, server, log: log.child({ worker: cluster.worker?.id ?? 0 }), worker: true })
     } else if (server.workers === 0) {

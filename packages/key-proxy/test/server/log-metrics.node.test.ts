@@ -1,6 +1,6 @@
 // The logger's bounds and the metrics API the KMS backends call (labels bounded whatever they are given).
 import { describe, expect, test } from 'vitest'
-import { createLogger, requestIdFrom } from '../../src/log.ts'
+import { batchedLines, createLogger, requestIdFrom } from '../../src/log.ts'
 import { ProxyMetrics } from '../../src/metrics.ts'
 
 describe('createLogger', () => {
@@ -67,6 +67,40 @@ describe('createLogger', () => {
     for (const bad of [undefined, null, '', 'x'.repeat(129), 'a b', 'a\nb', 'é', '<script>']) {
       expect(requestIdFrom(bad)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     }
+  })
+})
+
+describe('batchedLines', () => {
+  test('a turn of lines in one write; whole lines, at most 4096 bytes a write, in order; flush writes the rest', async () => {
+    const writes: string[] = []
+    const out = batchedLines((chunk) => writes.push(chunk))
+    const log = createLogger({ write: out.line })
+    for (let i = 0; i < 3; i++) log.info('request', { i })
+    expect(writes).toEqual([]) // after the turn, not during it
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes).toHaveLength(1)
+    expect(
+      writes[0]!
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).i),
+    ).toEqual([0, 1, 2])
+    // Lines near the 4 KiB bound: each write stays within PIPE_BUF and ends at a line's end.
+    writes.length = 0
+    for (let i = 0; i < 20; i++) log.info('x'.repeat(100), { i, a: 'é'.repeat(250), b: 'y'.repeat(250) })
+    out.flush()
+    expect(writes.length).toBeGreaterThan(1)
+    for (const w of writes) {
+      expect(Buffer.byteLength(w)).toBeLessThanOrEqual(4096)
+      expect(w.endsWith('\n')).toBe(true)
+    }
+    expect(
+      writes
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).i),
+    ).toEqual(Array.from({ length: 20 }, (_, i) => i))
   })
 })
 
