@@ -51,11 +51,15 @@ describe('--workers 2', () => {
   test('the workers run with a larger young generation, unless the operator chose one', () => {
     for (const pid of workerPids(instance)) {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-      expect(argv).toContain('--max-semi-space-size=32')
+      expect(argv).toEqual(expect.arrayContaining(['--min-semi-space-size=32', '--max-semi-space-size=32']))
     }
     expect(workerExecArgv(['--max-semi-space-size=8'], '')).toEqual(['--max-semi-space-size=8'])
     expect(workerExecArgv([], '--max-semi-space-size=64')).toEqual([])
-    expect(workerExecArgv(['--enable-source-maps'], '')).toEqual(['--enable-source-maps', '--max-semi-space-size=32'])
+    expect(workerExecArgv(['--enable-source-maps'], '')).toEqual([
+      '--enable-source-maps',
+      '--min-semi-space-size=32',
+      '--max-semi-space-size=32',
+    ])
   })
 
   test('rotations, disables and enables from both workers at once: no acknowledged change is lost', async () => {
