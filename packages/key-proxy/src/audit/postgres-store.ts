@@ -14,8 +14,9 @@
  * Reads are bounded as the file store's: a query looks at a window of at most `maxScan` seqs and says where to go on.
  * @module
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { ProxyError } from '../errors.ts'
+import { postgresPool } from '../postgres-pool.ts'
 import { type AuditEntry, type AuditRecord, type Checkpoint, chainLine, GENESIS, signCheckpoint } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
 import { type AuditPage, type AuditQuery, type AuditStore, GroupedAppends } from './store.ts'
@@ -109,12 +110,7 @@ export class PostgresAuditStore implements AuditStore {
    * @throws {ProxyError} `ERR_AUDIT_UNAVAILABLE` when the database cannot be used
    */
   static async open(options: PostgresAuditStoreOptions): Promise<PostgresAuditStore> {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 4,
-      connectionTimeoutMillis: 2000,
-      query_timeout: 5000,
-    })
+    const pool = postgresPool(options.url, options.poolSize)
     pool.on('error', () => {}) // an idle connection lost: the pool makes another
     try {
       const c = await pool.connect()

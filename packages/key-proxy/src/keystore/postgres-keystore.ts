@@ -31,6 +31,7 @@
  */
 import pg from 'pg'
 import { ProxyError } from '../errors.ts'
+import { postgresPool } from '../postgres-pool.ts'
 import type { Keystore, KeystoreChange, KeystoreUpdate } from './keystore.ts'
 import { KEYSTORE_KINDS, type KeystoreKind, type KeystoreRecords } from './records.ts'
 
@@ -109,13 +110,8 @@ function deepFreeze<T>(value: T): T {
 export class PostgresKeystore implements Keystore {
   /** Connects, runs the migrations, reads the table and starts listening. */
   static async open(options: PostgresKeystoreOptions): Promise<PostgresKeystore> {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 4,
-      // A database that stops answering fails requests instead of holding them (and the copy turns stale).
-      connectionTimeoutMillis: 2000,
-      query_timeout: 5000,
-    })
+    // A database that stops answering fails requests instead of holding them (and the copy turns stale).
+    const pool = postgresPool(options.url, options.poolSize)
     pool.on('error', (err) => options.onError?.('pool', err)) // an idle connection lost: the pool makes another
     const ks = new PostgresKeystore(pool, options)
     try {

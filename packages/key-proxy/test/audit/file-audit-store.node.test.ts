@@ -4,22 +4,10 @@ import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, test } from 'vitest'
-import { type AuditEntry, type AuditRecord, type Checkpoint, GENESIS, verifyExport } from '../../src/audit/chain.ts'
+import { type AuditRecord, type Checkpoint, GENESIS, verifyExport } from '../../src/audit/chain.ts'
 import { FileAuditStore } from '../../src/audit/file-store.ts'
 import { openAuditSigner } from '../../src/audit/signer.ts'
-import { auditStoreAcceptance, exportAll } from './store-acceptance.ts'
-
-const entry = (i: number, over: Partial<AuditEntry> = {}): AuditEntry => ({
-  time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
-  requestId: `r${i}`,
-  caller: i % 2 ? 'jwt:alice' : 'jwt:bob',
-  action: i % 3 ? 'unwrap' : 'generate',
-  keyId: 'acme/default',
-  keyVersion: '1',
-  contextHash: 'ab'.repeat(32),
-  outcome: i % 5 ? 'ok' : 'ERR_ROLE_FORBIDDEN',
-  ...over,
-})
+import { auditStoreAcceptance, entry, exportAll } from './store-acceptance.ts'
 
 function setup(options: { segmentLines?: number; maxScan?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))

@@ -7,24 +7,12 @@ import { join } from 'node:path'
 import { decryptToString, encrypt, readHeader } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { edekToJson, newNonce } from '@envelope/fetch-client/protocol'
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { testIssuer } from '../harness/issuer.ts'
 import { type RunningProxy, startProxy } from '../proxy-process.ts'
 
-const ISSUER = 'https://id.example.test'
-const AUDIENCE = 'envelope-proxy'
 let proxy: RunningProxy
-let signing: CryptoKey
-
-async function jwt(tenant: string, roles: string[], sub: string) {
-  return new SignJWT({ tenant, roles })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setExpirationTime('5m')
-    .sign(signing)
-}
+let jwt: Awaited<ReturnType<typeof testIssuer>>['token']
 const client = async (tenant: string, roles: string[], sub: string) => {
   const token = await jwt(tenant, roles, sub)
   return createKeyProxyClient({ baseUrl: proxy.url, getToken: () => token, retries: 0 })
@@ -66,17 +54,9 @@ let admin: string
 const context = { submission: 's-1', name: 'private name' }
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES256')
-  signing = pair.privateKey
-  proxy = await startProxy({
-    tenants: ['acme', 'globex'],
-    jwt: {
-      jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k', alg: 'ES256' }] },
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      algorithms: ['ES256'],
-    },
-  })
+  const issuer = await testIssuer()
+  jwt = issuer.token
+  proxy = await startProxy({ tenants: ['acme', 'globex'], jwt: issuer.jwt })
   const policy = {
     jwtRoles: { 'key-admin': ['admins'], 'key-user': ['users'], auditor: ['auditors'] },
     logContext: ['submission'],

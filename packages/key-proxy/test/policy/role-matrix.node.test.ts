@@ -4,25 +4,13 @@
 
 import { decryptToString, encrypt } from '@envelope/core'
 import { createKeyProxyClient } from '@envelope/fetch-client'
-import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { testIssuer } from '../harness/issuer.ts'
 import { codeOf, hashKey, type RunningProxy, startProxy } from '../proxy-process.ts'
 
-const ISSUER = 'https://id.example.test'
-const AUDIENCE = 'envelope-proxy'
 const KEYS = { user: 'acme-user-key', admin: 'acme-admin-key', auditor: 'acme-auditor-key', globex: 'globex-user-key' }
 let proxy: RunningProxy
-let signing: CryptoKey
-
-async function jwt(tenant: string, roles: string[], sub = 'someone') {
-  return new SignJWT({ tenant, roles })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k' })
-    .setSubject(sub)
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setExpirationTime('5m')
-    .sign(signing)
-}
+let jwt: Awaited<ReturnType<typeof testIssuer>>['token']
 
 /** acme's policy: one claim value per role and no `*`, so a token with none of them holds no role. */
 const ACME_POLICY = {
@@ -31,8 +19,8 @@ const ACME_POLICY = {
 }
 
 beforeAll(async () => {
-  const pair = await generateKeyPair('ES256')
-  signing = pair.privateKey
+  const issuer = await testIssuer()
+  jwt = issuer.token
   proxy = await startProxy({
     tenants: ['acme', 'globex'],
     minDeletionDays: 0,
@@ -42,13 +30,7 @@ beforeAll(async () => {
       { id: 'acme-auditor', sha256: await hashKey(KEYS.auditor), tenants: ['acme'], scopes: ['auditor'] },
       { id: 'globex-user', sha256: await hashKey(KEYS.globex), tenants: ['globex'] },
     ],
-    jwt: {
-      jwks: { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k', alg: 'ES256' }] },
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      algorithms: ['ES256'],
-      keyAdminRole: 'key-admin',
-    },
+    jwt: { ...issuer.jwt, keyAdminRole: 'key-admin' },
   })
   expect((await proxy.adminApi('PUT', 'acme/policy', ACME_POLICY)).status).toBe(200)
 })
