@@ -19,12 +19,12 @@ import {
   type WrappedDek,
 } from '@envelope/fetch-client/protocol'
 import { type Context, Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { auditRoutes, entryOf } from './audit/routes.ts'
 import type { AuditStore } from './audit/store.ts'
 import { type AuditLine, AuditLog, type AuditSink, boundLine } from './audit.ts'
 import { type AuthConfig, type Caller, createAuthenticator, tenantFor } from './auth.ts'
+import { limitBody } from './body-limit.ts'
 import { byokRoutes } from './byok/routes.ts'
 import { checkedContext } from './context-bytes.ts'
 import { createNodeDelivery, type ProxyDelivery } from './delivery-node.ts'
@@ -353,10 +353,9 @@ export function createApp(options: AppOptions): Hono<Vars> {
   })
   app.use(
     '*',
-    bodyLimit({
-      maxSize: options.maxBodyBytes ?? 1 << 20,
-      onError: (c) => refuse(c, 'ERR_BODY_TOO_LARGE', 'request body is too large'),
-    }),
+    limitBody(options.maxBodyBytes ?? 1 << 20, (c) =>
+      refuse(c as Context<Vars>, 'ERR_BODY_TOO_LARGE', 'request body is too large'),
+    ),
   )
   app.onError(async (err, c) => {
     if (!(err instanceof ProxyError))
