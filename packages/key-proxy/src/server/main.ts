@@ -1,7 +1,7 @@
 /**
  * What the Node entry runs: a cluster primary with `workers` ≥ 1 (cluster.ts), one of its workers, or, with
- * `workers: 0`, one process serving alone (serve.ts). Logs are JSON lines on stdout (log.ts), written a turn of
- * the event loop at a time; a start failure is one line on stderr and exit code 1.
+ * `workers: 0`, one process serving alone (serve.ts). Logs are JSON lines on stdout (log.ts), written in chunks of
+ * whole lines at most 50 ms late; a start failure is one line on stderr and exit code 1.
  * @module
  */
 import cluster from 'node:cluster'

@@ -71,13 +71,27 @@ describe('createLogger', () => {
 })
 
 describe('batchedLines', () => {
-  test('a turn of lines in one write; whole lines, at most 4096 bytes a write, in order; flush writes the rest', async () => {
+  test("lines of several turns in one write, at most maxDelayMs after the first; a chunk's worth after its turn", async () => {
     const writes: string[] = []
-    const out = batchedLines((chunk) => writes.push(chunk))
+    let wrote: () => void = () => {}
+    const out = batchedLines(
+      (chunk) => {
+        writes.push(chunk)
+        wrote()
+      },
+      4096,
+      30,
+    )
     const log = createLogger({ write: out.line })
-    for (let i = 0; i < 3; i++) log.info('request', { i })
-    expect(writes).toEqual([]) // after the turn, not during it
+    const written = () => new Promise<void>((resolve) => (wrote = resolve))
+    const once = written()
+    log.info('request', { i: 0 })
     await new Promise((resolve) => setImmediate(resolve))
+    log.info('request', { i: 1 }) // a later turn: the same write
+    await new Promise((resolve) => setImmediate(resolve))
+    log.info('request', { i: 2 })
+    expect(writes).toEqual([]) // two turns later: not yet
+    await once // the delay sent it
     expect(writes).toHaveLength(1)
     expect(
       writes[0]!
@@ -85,6 +99,12 @@ describe('batchedLines', () => {
         .filter(Boolean)
         .map((l) => JSON.parse(l).i),
     ).toEqual([0, 1, 2])
+    // A chunk's worth goes out after its turn, without waiting for the delay.
+    writes.length = 0
+    for (let i = 0; i < 40; i++) log.info('request', { i, pad: 'p'.repeat(100) })
+    expect(writes).toEqual([])
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(writes.join('').split('\n').filter(Boolean)).toHaveLength(40)
     // Lines near the 4 KiB bound: each write stays within PIPE_BUF and ends at a line's end.
     writes.length = 0
     for (let i = 0; i < 20; i++) log.info('x'.repeat(100), { i, a: 'é'.repeat(250), b: 'y'.repeat(250) })
