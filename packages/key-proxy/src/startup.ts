@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { fromBase64url, toBase64url } from '@envelope/fetch-client/protocol'
 import { type AppOptions, createApp } from './app.ts'
-import { FileAuditStore } from './audit/file-store.ts'
+import { type AuditWriter, FileAuditStore } from './audit/file-store.ts'
 import { PostgresAuditStore } from './audit/postgres-store.ts'
 import { agreedAuditSigner, openAuditSigner } from './audit/signer.ts'
 import { withWebhooks } from './audit/webhook.ts'
@@ -94,13 +94,17 @@ async function openSharedKeystore(
  * What the Node server adds: request logs, metrics, readiness of the server itself, and (a `--workers`
  * worker) the instance its keystore is shared with.
  */
-export type StartupHooks = Pick<AppOptions, 'log' | 'metrics' | 'readiness'> & { readonly sync?: InstanceSync }
+export type StartupHooks = Pick<AppOptions, 'log' | 'metrics' | 'readiness'> & {
+  readonly sync?: InstanceSync
+  /** A `--workers` worker: who writes the file audit store (the primary, server/audit-channel.ts). */
+  readonly auditWriter?: AuditWriter
+}
 
 /** Reads the configuration (`--config` or $ENVELOPE_PROXY_CONFIG, then the environment) and builds the app. */
 export async function startup(
   argv: readonly string[],
   env: Record<string, string | undefined>,
-  { sync, ...hooks }: StartupHooks = {},
+  { sync, auditWriter, ...hooks }: StartupHooks = {},
 ) {
   const config: ProxyConfig = resolveConfig(readSettings(argv, env), env)
   const { dataDir, rootKey, adminKeys } = await prepareDataFolder(config)
@@ -140,7 +144,7 @@ export async function startup(
   const auditStore = withWebhooks(
     shared && config.keystore
       ? await PostgresAuditStore.open({ url: config.keystore.url, signer })
-      : FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(sync ? { sync } : {}) }),
+      : FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(auditWriter ? { writer: auditWriter } : {}) }),
     config.auditWebhooks,
     {
       retryMs: config.auditWebhookRetryMs,

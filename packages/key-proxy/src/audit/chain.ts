@@ -86,28 +86,45 @@ export function entryJson(tenant: string, entry: AuditEntry): string {
   return JSON.stringify(fields).slice(1, -1)
 }
 
+/** A line's place in its tenant's chain. */
+export interface ChainLink {
+  readonly seq: number
+  readonly prev: string
+  readonly hash: string
+}
+
 /**
- * Links an entry into a tenant's chain after the line (`seq`, `hash`) before it: the record, and its JSON as
- * stored (one line, without its newline): `{"seq":…,<entryJson>,"prev":…}` is what is hashed, and the stored
- * JSON is it with `hash` as its last field, the same text as `JSON.stringify(record)`.
+ * Links a line ({@link entryJson}) into a chain after the line (`seq`, `hash`) before it: its link, and its JSON
+ * as stored (one line, without its newline). `{"seq":…,<entryJson>,"prev":…}` is what is hashed, and the stored
+ * JSON is it with `hash` as its last field, the same text as `JSON.stringify` of the record.
  */
+export function linkLine(json: string, before: { seq: number; hash: string }): { link: ChainLink; text: string } {
+  const seq = before.seq + 1
+  const text = `{"seq":${seq},${json},"prev":"${before.hash}"}`
+  const hash = createHash('sha256').update(text).digest('hex')
+  return { link: { seq, prev: before.hash, hash }, text: `${text.slice(0, -1)},"hash":"${hash}"}` }
+}
+
+/** The record of an entry at its place in the chain (the fields in the order {@link entryJson} writes them). */
+export function linkedRecord(tenant: string, entry: AuditEntry, link: ChainLink): AuditRecord {
+  const { time, requestId, caller, action, keyId, keyVersion, contextHash, ...optional } = entry
+  const { outcome, ...extra } = optional
+  return {
+    ...{ seq: link.seq, time, tenant, requestId, caller, action, keyId, keyVersion, contextHash },
+    ...extra,
+    ...{ outcome, prev: link.prev, hash: link.hash },
+  }
+}
+
+/** {@link linkLine} and {@link linkedRecord} of one entry: the record, and its JSON as stored. */
 export function chainLine(
   tenant: string,
   entry: AuditEntry,
   before: { seq: number; hash: string },
   json = entryJson(tenant, entry),
 ): { record: AuditRecord; json: string } {
-  const seq = before.seq + 1
-  const text = `{"seq":${seq},${json},"prev":"${before.hash}"}`
-  const hash = createHash('sha256').update(text).digest('hex')
-  const { time, requestId, caller, action, keyId, keyVersion, contextHash, ...optional } = entry
-  const { outcome, ...extra } = optional
-  const record: AuditRecord = {
-    ...{ seq, time, tenant, requestId, caller, action, keyId, keyVersion, contextHash },
-    ...extra,
-    ...{ outcome, prev: before.hash, hash },
-  }
-  return { record, json: `${text.slice(0, -1)},"hash":"${hash}"}` }
+  const { link, text } = linkLine(json, before)
+  return { record: linkedRecord(tenant, entry, link), json: text }
 }
 
 /** The bytes a checkpoint's signature covers. */

@@ -1,10 +1,11 @@
 /**
  * The embedded audit store: each tenant's log in a folder of its own (`<dir>/<tenant>/`), as segment files of at
  * most `segmentLines` lines (`<first seq>-<first time in ms>.ndjson`) and a `checkpoints.ndjson`. One instance owns
- * the data folder (its lock). In one process a tenant's chain head is kept in memory and appends are serialized
- * here; the processes of one instance (`--workers`) serialize them under the instance lock and re-read the head
- * first (`sync`), so there is still one chain per tenant. A line is written whole (a torn last line, from a crash,
- * is cut off at the next open).
+ * the data folder (its lock). The process that writes the folder keeps each tenant's chain head in memory and
+ * serializes its appends; with `--workers` that is the primary, and each worker's store hands its lines to it
+ * (`writer`: one message each way per group of lines, over the cluster's channel) and only reads the files itself,
+ * so there is one chain per tenant. A line is written whole (a torn last line, from a crash, is cut off when the
+ * writer opens the tenant's log; a reader takes it for what it is, no line).
  *
  * Reads are bounded: a query opens only the segments its position and time range fall in, one at a time, and
  * reads at most `maxScan` lines before it returns where to go on. Retention drops whole segments, oldest first,
@@ -28,10 +29,12 @@ import { ProxyError } from '../errors.ts'
 import {
   type AuditEntry,
   type AuditRecord,
+  type ChainLink,
   type Checkpoint,
-  chainLine,
   entryJson,
   GENESIS,
+  linkedRecord,
+  linkLine,
   signCheckpoint,
 } from './chain.ts'
 import type { AuditSigner } from './signer.ts'
@@ -55,11 +58,27 @@ export interface FileAuditStoreOptions {
   /** Signs each tenant's last line this often when it has new lines (0: never by time). Default 60 s. */
   readonly checkpointIntervalMs?: number
   /**
-   * Several processes of one instance on one data folder (`--workers`): `exclusive` runs one write at a time
-   * across them (the instance lock), and with `shared` each write and read re-reads the tenant's files first, so
-   * the processes extend one chain per tenant. Default: this process alone.
+   * Another store writes this folder (a `--workers` worker's: the primary's, over IPC): appends, checkpoints and
+   * pruning go to it, and this one only reads, the tenant's files as they are at each read. Default: this store
+   * writes.
    */
-  readonly sync?: { readonly shared: boolean; exclusive<T>(write: () => Promise<T>): Promise<T> }
+  readonly writer?: AuditWriter
+}
+
+/**
+ * What a store that writes a folder does for the stores that read it (a {@link FileAuditStore} without a writer
+ * is one): `appendLines` takes lines encoded by `entryJson` and resolves with their links, in order, once written.
+ *
+ * @example
+ * ```ts
+ * const primary = FileAuditStore.open({ dir, signer })
+ * const worker = FileAuditStore.open({ dir, signer, writer: primary })
+ * ```
+ */
+export interface AuditWriter {
+  appendLines(tenant: string, lines: readonly string[]): Promise<readonly ChainLink[]>
+  checkpoint(tenant: string): Promise<Checkpoint | undefined>
+  prune(before: string): Promise<void>
 }
 
 interface Segment {
@@ -79,12 +98,6 @@ interface TenantLog {
   lastCheckpoint: number
 }
 
-/** An entry and its {@link entryJson}. */
-interface Prepared {
-  readonly entry: AuditEntry
-  readonly json: string
-}
-
 const SEGMENT = /^(\d{12})-(\d+)\.ndjson$/
 
 export class FileAuditStore implements AuditStore {
@@ -94,16 +107,23 @@ export class FileAuditStore implements AuditStore {
   readonly #maxScan: number
   readonly #tenants = new Map<string, TenantLog>()
   readonly #timer: ReturnType<typeof setInterval> | undefined
-  readonly #sync: FileAuditStoreOptions['sync']
+  readonly #writer: AuditWriter | undefined
+  /** Lines of one tenant a group at a time: written here (one write per segment), or sent to the writer. */
+  readonly #appends: GroupedAppends<string, ChainLink>
 
   private constructor(options: FileAuditStoreOptions) {
-    this.#sync = options.sync
+    const writer = options.writer
+    this.#writer = writer
+    this.#appends = writer
+      ? // Two groups in flight: the writer queues them in order, and the next is on its way meanwhile.
+        new GroupedAppends((tenant, lines) => writer.appendLines(tenant, lines), 2000, 2)
+      : new GroupedAppends((tenant, lines) => Promise.resolve().then(() => this.#appendAll(tenant, lines)), 2000)
     this.#dir = options.dir
     this.#signer = options.signer
     this.#segmentLines = options.segmentLines ?? 500
     this.#maxScan = options.maxScan ?? 10_000
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 })
-    const every = options.checkpointIntervalMs ?? 60_000
+    const every = writer ? 0 : (options.checkpointIntervalMs ?? 60_000)
     if (every > 0) {
       this.#timer = setInterval(() => {
         for (const tenant of this.#tenants.keys()) this.checkpoint(tenant).catch(() => {})
@@ -117,31 +137,21 @@ export class FileAuditStore implements AuditStore {
     return new FileAuditStore(options)
   }
 
-  /** Runs a write alone across the instance; shared, after dropping what this process knew of the tenant. */
-  #write<T>(tenant: string, write: () => T): Promise<T> {
-    const sync = this.#sync
-    if (!sync) return Promise.resolve().then(write)
-    return sync.exclusive(async () => {
-      if (sync.shared) this.#forget(tenant)
-      return write()
-    })
-  }
-
   #forget(tenant: string): void {
     const log = this.#tenants.get(tenant)
     if (log?.fd !== undefined) closeSync(log.fd)
     this.#tenants.delete(tenant)
   }
 
-  /** For reads: shared, the tenant's files as they are now. */
+  /** For reads: with a writer elsewhere, the tenant's files as they are now. */
   #fresh(tenant: string): TenantLog {
-    if (this.#sync?.shared && this.#tenants.has(tenant)) this.#forget(tenant)
+    if (this.#writer && this.#tenants.has(tenant)) this.#forget(tenant)
     return this.#log(tenant)
   }
 
-  // With --workers, every group of lines re-reads the tenant's head under the instance lock: from the ends of
-  // the files only (the last line of the last segment, the last checkpoint), so a write costs the same on a
-  // log of a million lines as on a new one.
+  // A tenant's head is read from the ends of its files only (the last line of the last segment, the last
+  // checkpoint): a reader re-reads it at each read, and that costs the same on a log of a million lines as on a
+  // new one.
   #log(tenant: string): TenantLog {
     const known = this.#tenants.get(tenant)
     if (known) return known
@@ -156,9 +166,10 @@ export class FileAuditStore implements AuditStore {
     const log: TenantLog = { dir, segments, head: { seq: 0, hash: GENESIS }, size: 0, inSegment: 0, lastCheckpoint: 0 }
     const last = segments.at(-1)
     if (last) {
-      log.fd = openSync(last.file, 'r+')
+      log.fd = openSync(last.file, this.#writer ? 'r' : 'r+')
       const tail = lastLine(log.fd)
-      if (tail.end < fstatSync(log.fd).size) ftruncateSync(log.fd, tail.end) // a torn last line (a crash) is cut off
+      // A torn last line (a crash) is cut off by the writer; to a reader it may be a line being written.
+      if (!this.#writer && tail.end < fstatSync(log.fd).size) ftruncateSync(log.fd, tail.end)
       log.size = tail.end
       const record = tail.line ? (JSON.parse(tail.line) as AuditRecord) : undefined
       if (record) {
@@ -220,19 +231,31 @@ export class FileAuditStore implements AuditStore {
   }
 
   append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
-    return this.#appends.append(tenant, { entry, json: entryJson(tenant, entry) }) // encoded before the lock
+    return this.#appends.append(tenant, entryJson(tenant, entry)).then((link) => linkedRecord(tenant, entry, link))
   }
 
-  /** Lines of one tenant a group at a time: with `--workers`, one instance lock and one re-read of the head each. */
-  readonly #appends = new GroupedAppends<Prepared>((tenant, entries) =>
-    this.#write(tenant, () => this.#appendAll(tenant, entries)),
-  )
+  /**
+   * {@link AuditWriter.appendLines}: lines another process encoded (`entryJson`), chained and written here in
+   * order, in the groups of this store's own appends.
+   * @throws ProxyError `ERR_AUDIT_UNAVAILABLE` (the reason is the error's `cause`) when this store does not write its folder, a
+   * line is not one `entryJson` line, or the write fails
+   */
+  appendLines(tenant: string, lines: readonly string[]): Promise<readonly ChainLink[]> {
+    for (const line of lines)
+      if (this.#writer || typeof line !== 'string' || !line.startsWith('"time":"') || line.includes('\n'))
+        return Promise.reject(
+          new ProxyError('ERR_AUDIT_UNAVAILABLE', `the audit log of tenant "${tenant}" cannot be written`, {
+            cause: new Error(this.#writer ? 'this store only reads' : 'not an audit line'),
+          }),
+        )
+    return Promise.all(lines.map((line) => this.#appends.append(tenant, line)))
+  }
 
   /** Chains the group's lines and writes them with one write per segment they fall in. */
-  #appendAll(tenant: string, entries: readonly Prepared[]): AuditRecord[] {
+  #appendAll(tenant: string, lines: readonly string[]): ChainLink[] {
     try {
       const log = this.#log(tenant)
-      const records: AuditRecord[] = []
+      const links: ChainLink[] = []
       let pending: string[] = []
       let head = log.head
       const flush = () => {
@@ -253,18 +276,18 @@ export class FileAuditStore implements AuditStore {
         pending = []
         if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log) // each segment ends signed
       }
-      for (const { entry, json: fields } of entries) {
+      for (const fields of lines) {
         if (log.fd === undefined || log.inSegment + pending.length >= this.#segmentLines) {
           flush()
-          if (log.fd === undefined || log.inSegment >= this.#segmentLines) this.#newSegment(tenant, log, entry.time)
+          if (log.fd === undefined || log.inSegment >= this.#segmentLines) this.#newSegment(tenant, log, timeOf(fields))
         }
-        const { record, json } = chainLine(tenant, entry, head, fields)
-        pending.push(`${json}\n`)
-        head = { seq: record.seq, hash: record.hash }
-        records.push(record)
+        const { link, text } = linkLine(fields, head)
+        pending.push(`${text}\n`)
+        head = { seq: link.seq, hash: link.hash }
+        links.push(link)
       }
       flush()
-      return records
+      return links
     } catch (err) {
       if (err instanceof ProxyError) throw err
       throw new ProxyError('ERR_AUDIT_UNAVAILABLE', `the audit log of tenant "${tenant}" cannot be written`, {
@@ -310,10 +333,10 @@ export class FileAuditStore implements AuditStore {
       const after = q.to !== undefined && seg.firstTime > q.to
       if ((desc && before) || (!desc && after)) return { records } // nothing further in this direction
       if (!before && !after) {
-        const lines = readFileSync(seg.file, 'utf8')
-          .split('\n')
-          .filter((l) => l.endsWith('}'))
-        const ordered = desc ? lines.reverse() : lines
+        const lines = readFileSync(seg.file, 'utf8').split('\n')
+        lines.pop() // after the last newline: nothing, or a line still being written (or torn by a crash)
+        const whole = lines.filter((l) => l.endsWith('}'))
+        const ordered = desc ? whole.reverse() : whole
         for (const text of ordered) {
           const r = JSON.parse(text) as AuditRecord
           if (desc ? r.seq > pos : r.seq < pos) continue
@@ -338,7 +361,8 @@ export class FileAuditStore implements AuditStore {
   }
 
   async checkpoint(tenant: string): Promise<Checkpoint | undefined> {
-    return this.#write(tenant, () => {
+    if (this.#writer) return this.#writer.checkpoint(tenant)
+    return Promise.resolve().then(() => {
       const log = this.#log(tenant)
       if (log.head.seq === 0) return undefined
       if (log.lastCheckpoint < log.head.seq) return this.#writeCheckpoint(tenant, log)
@@ -357,8 +381,9 @@ export class FileAuditStore implements AuditStore {
   }
 
   async prune(before: string): Promise<void> {
+    if (this.#writer) return this.#writer.prune(before)
     for (const name of readdirSync(this.#dir)) {
-      await this.#write(name, () => {
+      await Promise.resolve().then(() => {
         const log = this.#log(name)
         const signed = new Set(this.#readCheckpoints(log.dir).map((c) => c.seq))
         // A segment goes once the next one starts before the cut, and a checkpoint anchors that next one.
@@ -386,6 +411,11 @@ function matches(r: AuditRecord, q: AuditQuery): boolean {
   if (q.outcome === 'refused') return r.outcome !== 'ok'
   if (q.outcome !== undefined && r.outcome !== q.outcome) return false
   return true
+}
+
+/** The time of a line encoded by `entryJson` (its first field: `"time":"<ISO time>"`). */
+function timeOf(json: string): string {
+  return json.slice(8, json.indexOf('"', 8))
 }
 
 /**

@@ -74,9 +74,9 @@ export interface AuditStore {
   close(): Promise<void>
 }
 
-interface QueuedLine<E> {
+interface QueuedLine<E, R> {
   readonly entry: E
-  resolve(record: AuditRecord): void
+  resolve(result: R): void
   reject(err: unknown): void
 }
 
@@ -92,14 +92,14 @@ interface QueuedLine<E> {
  * const record = await appends.append('acme', entry)
  * @throws nothing itself; `append` rejects with what the group's write threw
  */
-export class GroupedAppends<E = AuditEntry> {
-  readonly #queues = new Map<string, QueuedLine<E>[]>()
-  readonly #write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>
+export class GroupedAppends<E = AuditEntry, R = AuditRecord> {
+  readonly #queues = new Map<string, QueuedLine<E, R>[]>()
+  readonly #write: (tenant: string, entries: readonly E[]) => Promise<readonly R[]>
   readonly #maxGroup: number
   readonly #concurrency: number
 
   constructor(
-    write: (tenant: string, entries: readonly E[]) => Promise<readonly AuditRecord[]>,
+    write: (tenant: string, entries: readonly E[]) => Promise<readonly R[]>,
     maxGroup = 500,
     concurrency = 1,
   ) {
@@ -108,7 +108,7 @@ export class GroupedAppends<E = AuditEntry> {
     this.#concurrency = concurrency
   }
 
-  append(tenant: string, entry: E): Promise<AuditRecord> {
+  append(tenant: string, entry: E): Promise<R> {
     return new Promise((resolve, reject) => {
       let queue = this.#queues.get(tenant)
       if (!queue) {
@@ -122,7 +122,7 @@ export class GroupedAppends<E = AuditEntry> {
     })
   }
 
-  async #drain(tenant: string, queue: QueuedLine<E>[]): Promise<void> {
+  async #drain(tenant: string, queue: QueuedLine<E, R>[]): Promise<void> {
     const inFlight = new Set<Promise<void>>()
     for (;;) {
       if (queue.length > 0 && inFlight.size < this.#concurrency) {

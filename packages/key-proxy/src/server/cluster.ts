@@ -2,7 +2,8 @@
  * `--workers N`: N worker processes (node:cluster) serve one port, so one host uses all its cores. The primary
  * serves no request: it forks the workers and starts one again when it dies (backoff from 100 ms, doubling to
  * 10 s; reset once a worker has served for 30 s), holds the instance's state that must be one (the instance
- * lock of the file keystore, instance-sync.ts), serves `/metrics` added up over the workers, and turns signals
+ * lock of the file keystore, instance-sync.ts), writes the tenants' audit logs of the file audit store for them
+ * (audit-channel.ts: one chain per tenant, its head in one memory), serves `/metrics` added up over the workers, and turns signals
  * into the workers' messages: SIGTERM/SIGINT a graceful stop of every worker (a second signal, or the drain
  * timeout plus 5 s, kills them), SIGHUP a TLS reload. Workers exit when the primary dies (node:cluster).
  * @module
@@ -11,10 +12,13 @@ import cluster, { type Worker } from 'node:cluster'
 import { type AddressInfo, createServer } from 'node:net'
 import { join } from 'node:path'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
+import { FileAuditStore } from '../audit/file-store.ts'
+import { openAuditSigner } from '../audit/signer.ts'
 import { resolveConfig } from '../config.ts'
 import { KeyFile } from '../keystore/key-file.ts'
 import type { Logger } from '../log.ts'
 import { prepareDataFolder, readSettings } from '../startup.ts'
+import { serveAuditWrites } from './audit-channel.ts'
 import { primarySync } from './instance-sync.ts'
 import { startMetricsListener } from './metrics-listener.ts'
 import type { ControlMessage, WorkerReport } from './serve.ts'
@@ -50,6 +54,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   // The instance's hold on the data folder: its lock (a second proxy on the folder stops, naming this one), and
   // the temp files of writes a crash cut off removed before any worker writes. Released when this process exits.
   const folder = new KeyFile(join(dataDir, 'keys.json'))
+  // The one writer of the tenants' audit logs in the data folder (a PostgreSQL keystore keeps them in the database).
+  const auditStore = config.keystore
+    ? undefined
+    : FileAuditStore.open({ dir: join(dataDir, 'audit'), signer: openAuditSigner(join(dataDir, 'audit-signing.key')) })
 
   const own = new Registry()
   const restarts = new Counter({
@@ -83,6 +91,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
     const started = Date.now()
     let served = false
     sync.add(worker)
+    if (auditStore) serveAuditWrites(worker, auditStore)
     worker.on('message', (m: WorkerReport) => {
       if (m?.type !== 'envelope:listening') return
       served = true
@@ -152,6 +161,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       )
     const codes = await Promise.all(exits)
     clearTimeout(forceTimer)
+    await auditStore?.close()
     folder.close()
     const failed = codes.some((c) => c !== 0)
     log.info('stopped', { outcome: failed || code ? 'forced' : 'drained' })

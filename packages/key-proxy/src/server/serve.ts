@@ -13,6 +13,7 @@
 import type { Logger } from '../log.ts'
 import { metrics } from '../metrics.ts'
 import { startup } from '../startup.ts'
+import { workerAuditWriter } from './audit-channel.ts'
 import { createNodeServer, type NodeServer } from './http-server.ts'
 import { workerSync } from './instance-sync.ts'
 import { startMetricsListener } from './metrics-listener.ts'
@@ -104,6 +105,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       return undefined
     },
     sync: asWorker ? workerSync() : undefined,
+    auditWriter: asWorker ? workerAuditWriter() : undefined,
   })
   close = built.close
   const { keystore } = built

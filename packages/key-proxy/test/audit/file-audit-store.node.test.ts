@@ -16,32 +16,26 @@ function setup(options: { segmentLines?: number; maxScan?: number } = {}) {
   return { dir, signer, open }
 }
 
-/** Two stores on one folder as two processes of one instance (`--workers`): one lock, taken in turn; each re-reads. */
-function sharedPair(options: { segmentLines?: number; maxScan?: number } = {}) {
+/**
+ * Two stores on one folder as two workers of one instance (`--workers`): both hand their writes to a third, the
+ * primary's, which alone writes the folder; they read the files themselves.
+ */
+function workerPair(options: { segmentLines?: number; maxScan?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'envelope-audit-'))
   const signer = openAuditSigner(join(dir, 'audit-signing.key'))
-  let tail: Promise<unknown> = Promise.resolve()
-  const exclusive = <T>(write: () => Promise<T>): Promise<T> => {
-    const run = tail.then(write)
-    tail = run.catch(() => {})
-    return run
-  }
-  const open = () =>
-    FileAuditStore.open({
-      dir: join(dir, 'audit'),
-      signer,
-      checkpointIntervalMs: 0,
-      ...options,
-      sync: { shared: true, exclusive },
-    })
-  return { dir, signer, a: open(), b: open() }
+  const primary = FileAuditStore.open({ dir: join(dir, 'audit'), signer, checkpointIntervalMs: 0, ...options })
+  const open = () => FileAuditStore.open({ dir: join(dir, 'audit'), signer, ...options, writer: primary })
+  const a = open()
+  const b = open()
+  const close = async () => void (await Promise.all([a.close(), b.close(), primary.close()]))
+  return { dir, signer, primary, a, b, close }
 }
 
 describe('file audit store', () => {
   auditStoreAcceptance({
     async open() {
-      const { a, b, signer } = sharedPair({ segmentLines: 10, maxScan: 25 })
-      return { a, b, signer, close: async () => void (await Promise.all([a.close(), b.close()])) }
+      const { a, b, signer, close } = workerPair({ segmentLines: 10, maxScan: 25 })
+      return { a, b, signer, close }
     },
   })
 
@@ -74,8 +68,8 @@ describe('file audit store', () => {
     await store.close()
   })
 
-  test('several processes of one instance (shared, under one lock) extend one chain per tenant', async () => {
-    const { a, b, signer } = sharedPair({ segmentLines: 3 })
+  test('the workers of one instance extend one chain per tenant, written by the primary', async () => {
+    const { a, b, signer, close } = workerPair({ segmentLines: 3 })
     await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append('acme', entry(i + 1))))
     const seqs = (await a.query('acme', { limit: 1000 })).records.map((r) => r.seq)
     expect(seqs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
@@ -83,14 +77,15 @@ describe('file audit store', () => {
       ok: true,
       lines: 20,
     })
-    // Without the shared re-read, two writers would each extend a chain of their own from the same head.
-    await Promise.all([a.close(), b.close()])
+    // Two writers would each extend a chain of their own from the same head.
+    await close()
   })
 
-  test('shared (--workers): each group re-reads only the ends of the files, however long the log', async () => {
-    // Every group of lines re-reads the tenant's head under the instance lock. It once read the whole last
-    // segment and the whole checkpoints file (which only grows) each time: a write slowed with the log's age.
-    const { dir, signer, a, b } = sharedPair()
+  test("--workers: a group of lines reads none of the tenant's files, and a read only their ends, however long the log", async () => {
+    // Every group once re-read the tenant's head under the instance lock, and at first the whole last segment and
+    // the whole checkpoints file (which only grows) each time: a write slowed with the log's age. The primary now
+    // keeps the head; a worker's read still re-reads the ends of the files.
+    const { dir, signer, a, b, close } = workerPair()
     for (let i = 1; i <= 400; i++) await a.append('acme', entry(i)) // most of a 500-line segment
     const checkpoint = (await a.checkpoint('acme'))!
     // As long a checkpoints file as an old log's: 2 MB (here copies of the last checkpoint, which stay valid).
@@ -98,14 +93,54 @@ describe('file audit store', () => {
     appendFileSync(join(dir, 'audit', 'acme', 'checkpoints.ndjson'), line.repeat(Math.ceil((2 << 20) / line.length)))
     const bytesRead = () => Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))![1])
     const before = bytesRead()
-    for (let i = 401; i <= 440; i++) await (i % 2 ? a : b).append('acme', entry(i)) // 40 groups, two writers
+    for (let i = 401; i <= 440; i++) {
+      await (i % 2 ? a : b).append('acme', entry(i)) // 40 groups, two workers
+      expect((await b.bounds('acme'))?.last).toBe(i)
+    }
     const read = bytesRead() - before
     expect(read).toBeLessThan(2 << 20) // reading the whole files each time: 40 × (2 MB + the segment)
     expect(verifyExport((await exportAll(b, 'acme')).join('\n'), signer.publicJwk)).toMatchObject({
       ok: true,
       lines: 440,
     })
-    await Promise.all([a.close(), b.close()])
+    await close()
+  })
+
+  test('a worker reading while a line is being written neither cuts it off nor returns it; the writer goes on', async () => {
+    // A reader once opened the last segment to write and cut off what followed the last newline, as it does after
+    // a crash: on a line the primary was writing at that moment, that would tear the log.
+    const { dir, signer, primary, a, close } = workerPair({ segmentLines: 100 })
+    for (let i = 1; i <= 5; i++) await a.append('acme', entry(i))
+    const acmeDir = join(dir, 'audit', 'acme')
+    const segment = join(acmeDir, readdirSync(acmeDir).find((n) => /^\d{12}-/.test(n))!)
+    const whole = readFileSync(segment, 'utf8')
+    const next = `${whole
+      .split('\n')
+      .at(-2)!
+      .replace(/"seq":5\b/, '"seq":6')}\n`
+    appendFileSync(segment, next.slice(0, 40)) // the first bytes of the line being written
+    expect((await a.query('acme', { limit: 100 })).records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5])
+    expect(await a.bounds('acme')).toEqual({ first: 1, last: 5 })
+    expect(readFileSync(segment, 'utf8')).toBe(whole + next.slice(0, 40)) // not cut off by the reader
+    // The writer's own next line goes where its head says, after the whole lines (a writer that opens the log
+    // after a crash cuts the torn tail off: the restart test above).
+    await primary.close()
+    const restarted = FileAuditStore.open({ dir: join(dir, 'audit'), signer, checkpointIntervalMs: 0 })
+    await restarted.append('acme', entry(6))
+    expect((await restarted.query('acme', { limit: 100 })).records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6])
+    await restarted.close()
+    await close()
+  })
+
+  test('a store that only reads refuses lines to write, and the writer refuses what is not an audit line', async () => {
+    const { primary, a, close } = workerPair()
+    await expect(a.appendLines('acme', ['"time":"2026-01-01T00:00:00.000Z"'])).rejects.toMatchObject({
+      code: 'ERR_AUDIT_UNAVAILABLE',
+    })
+    for (const bad of ['"seq":1,"time":"x"', '"time":"2026-01-01T00:00:00.000Z","a":1}\n{"b":2'])
+      await expect(primary.appendLines('acme', [bad])).rejects.toMatchObject({ code: 'ERR_AUDIT_UNAVAILABLE' })
+    expect(await primary.bounds('acme')).toBeUndefined()
+    await close()
   })
 
   test('reads are bounded: at most maxScan lines per query, then a position to go on from', async () => {

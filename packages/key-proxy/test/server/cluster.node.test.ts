@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { verifyExport } from '../../src/audit/chain.ts'
 import { workerExecArgv } from '../../src/server/cluster.ts'
 import { fetchPerConnection } from '../harness/fetch-per-connection.ts'
 import { admin, send } from '../harness/http.ts'
@@ -93,6 +94,35 @@ describe('--workers 2', () => {
       )
       for (const m of made) expect(m.edeks[0]!.keyVersion).toBe(primary)
     }
+  })
+
+  test("both workers' key uses land in the tenant's one chain, written by the primary; the export verifies", async () => {
+    const since = instance.logs().length
+    const c = client()
+    await Promise.all(Array.from({ length: 40 }, (_, i) => c.generateDataKey({ chain: String(i) })))
+    const served = new Set(
+      instance
+        .logs()
+        .slice(since)
+        .filter((l) => l.msg === 'request' && l.route === '/v1/keys/generate')
+        .map((l) => l.worker),
+    )
+    expect(served.size).toBe(2) // both workers wrote lines of the tenant
+    const r = await fetch(`${instance.url}/v1/admin/tenants/w/audit?format=ndjson`, {
+      headers: { authorization: `ApiKey ${instance.adminKey}` },
+    })
+    expect(r.status).toBe(200)
+    const exported = await r.text()
+    const publicJwk = await (await fetch(`${instance.url}/v1/audit/signing-key`)).json()
+    const report = verifyExport(exported, publicJwk)
+    expect(report).toMatchObject({ ok: true })
+    const lines = exported
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type !== 'checkpoint')
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: lines.length }, (_, i) => i + 1))
+    expect(lines.filter((l) => l.action === 'generate' && l.outcome === 'ok').length).toBeGreaterThanOrEqual(40)
   })
 
   test('a worker killed is started again; the other answers meanwhile', async () => {
