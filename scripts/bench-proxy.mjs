@@ -4,8 +4,9 @@
 //   - one process serving alone (`--workers 0`),
 //   - the default deployment, a worker per core (`--workers <cores>`),
 //   - the same unwrap work (EDEK open + delivery wrap) in a bare loop in this process, with nothing around it.
-// The load client speaks the wire protocol with plain fetch (not the client's own batching), with a fixed number
-// of requests in flight and a fixed number of requests per case.
+// The load client speaks the wire protocol with node:http and keep-alive (not the client's own batching; a quarter
+// of fetch's CPU per request, on the cores the proxy shares), with a fixed number of requests in flight and a fixed
+// number of requests per case.
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { postText as postTextTo, processTreeCpuMs, sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'

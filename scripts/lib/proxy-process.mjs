@@ -2,6 +2,8 @@
 // data folder, and the given settings. (Tests have the same in TypeScript: packages/key-proxy/test/proxy-process.ts.)
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import http from 'node:http'
+import https from 'node:https'
 import os from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -81,14 +83,44 @@ export function processTreeCpuMs(pid) {
   return children.reduce((n, child) => n + processTreeCpuMs(Number(child)), ms)
 }
 
+// One keep-alive agent per proxy: the load client's own CPU is small next to the proxy's on the shared cores
+// (node:http costs about a quarter of what fetch does per request here, 0.5 against 2 ms).
+const agents = new Map()
+
 /** POSTs a JSON body (already a string) to `${baseUrl}/v1${path}` with an API key; the answer as text. */
-export async function postText(baseUrl, apiKey, path, body) {
-  const r = await fetch(`${baseUrl}/v1${path}`, {
-    method: 'POST',
-    headers: { authorization: `ApiKey ${apiKey}`, 'content-type': 'application/json' },
-    body,
+export function postText(baseUrl, apiKey, path, body) {
+  const url = new URL(`${baseUrl}/v1${path}`)
+  let agent = agents.get(url.origin)
+  if (!agent) {
+    agent = new (url.protocol === 'https:' ? https : http).Agent({ keepAlive: true, maxSockets: 64 })
+    agents.set(url.origin, agent)
+  }
+  return new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `ApiKey ${apiKey}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk) => {
+          text += chunk
+        })
+        res.on('end', () => {
+          if (res.statusCode >= 200 && res.statusCode < 300) resolve(text)
+          else reject(new Error(`${path}: ${res.statusCode} ${text.slice(0, 300)}`))
+        })
+        res.on('error', reject)
+      },
+    )
+    request.on('error', reject)
+    request.end(body)
   })
-  const text = await r.text()
-  if (!r.ok) throw new Error(`${path}: ${r.status} ${text.slice(0, 300)}`)
-  return text
 }
