@@ -7,6 +7,7 @@
 // The load client speaks the wire protocol with node:http and keep-alive (not the client's own batching; a quarter
 // of fetch's CPU per request, on the cores the proxy shares), with a fixed number of requests in flight and a fixed
 // number of requests per case.
+import { spawn } from 'node:child_process'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { postText as postTextTo, processTreeCpuMs, sha256Hex, startProxyProcess } from './lib/proxy-process.mjs'
@@ -149,7 +150,18 @@ async function prepare(workers, extra = {}) {
 
     await runCase(1, 200, 4) // warm-up
     await runCase(100, 10, 2 * cores)
-    return { runCase, stop: proxy.stop, dataDir: proxy.dataDir, edeks, publicJwk, url: proxy.url }
+    const singleBody = bodyOf(1, 0)
+    const answerBytes = Buffer.byteLength(await postText('/keys/unwrap', singleBody))
+    return {
+      runCase,
+      stop: proxy.stop,
+      dataDir: proxy.dataDir,
+      edeks,
+      publicJwk,
+      url: proxy.url,
+      singleBody,
+      answerBytes,
+    }
   }
 }
 
@@ -166,6 +178,40 @@ const bare = await prepareBare({
   clientKey: alone.publicJwk,
   batch: bareBatch,
 })
+// The machine's floor for a single request, in the same rounds (scripts/bench-proxy/floor-server.mjs): a server
+// that does nothing, alone and with one IPC round trip per request, as a worker's audit lines to its primary.
+async function startFloor(hop) {
+  const child = spawn(
+    process.execPath,
+    [
+      `${root}scripts/bench-proxy/floor-server.mjs`,
+      ...(hop ? ['--hop'] : []),
+      '--answer-bytes',
+      String(alone.answerBytes),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const url = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(/listening on (\S+)/.exec(String(d))[1]))
+    child.once('exit', (code) => reject(new Error(`floor server exited ${code}`)))
+  })
+  const body = () => `${alone.singleBody},"nonce":"${protocol.newNonce()}"}`
+  return {
+    async run(requests) {
+      const latencies = []
+      for (let i = 0; i < requests; i++) {
+        const start = performance.now()
+        await postTextTo(url, API_KEY, '/keys/unwrap', body())
+        latencies.push(performance.now() - start)
+      }
+      return latencies
+    },
+    stop: () => child.kill('SIGTERM'),
+  }
+}
+const floors = { http: await startFloor(false), hop: await startFloor(true) }
+for (const f of Object.values(floors)) await f.run(200) // warm-up
+const floorLatencies = { http: [], hop: [] }
 const rounds = quick ? 1 : 6 // alternating often: the machine's speed drifts within a run
 const merged = () => ({ items: 0, seconds: 0, latencies: [], cpuSeconds: 0 })
 const add = (into, r) => {
@@ -199,6 +245,8 @@ for (const [batch, requests, concurrency] of plan) {
     add(a, await alone.runCase(batch, perRound, concurrency))
     add(p, await pooled.runCase(batch, perRound, concurrency))
     if (batch >= 100) add(g, await onPg.runCase(batch, perRound, concurrency))
+    if (batch === 1)
+      for (const [name, f] of Object.entries(floors)) floorLatencies[name].push(...(await f.run(perRound)))
     if (batch === 1000) {
       const u0 = process.cpuUsage() // the bare loop runs in this process
       const r = await bare.run((quick ? 4000 : 20_000) / rounds)
@@ -219,6 +267,10 @@ for (const [batch, requests, concurrency] of plan) {
   }
 }
 await Promise.all([alone.stop(), pooled.stop()])
+for (const f of Object.values(floors)) f.stop()
+log(
+  `  batch    1, floor      : p50 ${percentile(floorLatencies.http, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.http, 99).toFixed(2)} ms (a server doing nothing); with one IPC round trip: p50 ${percentile(floorLatencies.hop, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.hop, 99).toFixed(2)} ms`,
+)
 
 // Rotation visible across instances: a rotation acknowledged by one PostgreSQL instance, then two others asked
 // for data keys until theirs carry the new version; the time from the acknowledgement, per instance.
@@ -293,6 +345,13 @@ const report = {
   p99_ms_single: Number(pooledCases[0].p99Ms.toFixed(2)),
   p50_ms_single: Number(pooledCases[0].p50Ms.toFixed(2)),
   p99_ms_single_one_process: Number(aloneCases[0].p99Ms.toFixed(2)),
+  // The same load client against a server that does nothing (and one that also makes one IPC round trip).
+  floor_single: {
+    p50_ms: Number(percentile(floorLatencies.http, 50).toFixed(2)),
+    p99_ms: Number(percentile(floorLatencies.http, 99).toFixed(2)),
+    p50_ms_ipc_round_trip: Number(percentile(floorLatencies.hop, 50).toFixed(2)),
+    p99_ms_ipc_round_trip: Number(percentile(floorLatencies.hop, 99).toFixed(2)),
+  },
   goals: {
     workers_vs_single: '>= 1.6',
     batched_vs_bare_crypto: '>= 0.5',
@@ -317,6 +376,6 @@ else {
   console.log(`| bare loop (one process) | ${bareRate.toFixed(0)} | | | | | |`)
   const r = report.ratios
   console.log(
-    `\npg_vs_file ${r.pg_vs_file} (goal ≥ 0.9), rotation_visible_ms_p99 ${report.rotation_visible_ms_p99} (goal < 1000)\nworkers_vs_single ${r.workers_vs_single} (goal ≥ 1.6), batched_vs_bare_crypto ${r.batched_vs_bare_crypto} (goal ≥ 0.5), with workers ${r.batched_vs_bare_crypto_workers} (goal ≥ 0.9), batch1000_vs_single ${r.batch1000_vs_single} (goal ≥ 20), unwraps_per_s_batched ${report.unwraps_per_s_batched}, p99_ms_single ${report.p99_ms_single} with workers (goal < 5; one process ${report.p99_ms_single_one_process})`,
+    `\npg_vs_file ${r.pg_vs_file} (goal ≥ 0.9), rotation_visible_ms_p99 ${report.rotation_visible_ms_p99} (goal < 1000)\nworkers_vs_single ${r.workers_vs_single} (goal ≥ 1.6), batched_vs_bare_crypto ${r.batched_vs_bare_crypto} (goal ≥ 0.5), with workers ${r.batched_vs_bare_crypto_workers} (goal ≥ 0.9), batch1000_vs_single ${r.batch1000_vs_single} (goal ≥ 20), unwraps_per_s_batched ${report.unwraps_per_s_batched}, p99_ms_single ${report.p99_ms_single} with workers (goal < 5; one process ${report.p99_ms_single_one_process}; a server doing nothing ${report.floor_single.p99_ms}, with one IPC round trip ${report.floor_single.p99_ms_ipc_round_trip})`,
   )
 }
