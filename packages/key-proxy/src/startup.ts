@@ -145,7 +145,8 @@ export async function startup(
     shared && config.keystore
       ? await PostgresAuditStore.open({ url: config.keystore.url, signer })
       : FileAuditStore.open({ dir: `${dataDir}/audit`, signer, ...(auditWriter ? { writer: auditWriter } : {}) }),
-    config.auditWebhooks,
+    // With --workers and the file store, the primary writes the lines and posts them (server/cluster.ts).
+    auditWriter && !config.keystore ? [] : config.auditWebhooks,
     {
       retryMs: config.auditWebhookRetryMs,
       timeoutMs: config.auditWebhookTimeoutMs,

@@ -63,6 +63,11 @@ export interface FileAuditStoreOptions {
    * writes.
    */
   readonly writer?: AuditWriter
+  /**
+   * Told of each group of lines once written, as stored (JSON, no newline): how a `--workers` primary hands the
+   * lines it writes for its workers to the tenants' webhooks, in seq order. What it throws is ignored.
+   */
+  readonly onWritten?: (tenant: string, lines: readonly string[]) => void
 }
 
 /**
@@ -108,12 +113,14 @@ export class FileAuditStore implements AuditStore {
   readonly #tenants = new Map<string, TenantLog>()
   readonly #timer: ReturnType<typeof setInterval> | undefined
   readonly #writer: AuditWriter | undefined
+  readonly #onWritten: FileAuditStoreOptions['onWritten']
   /** Lines of one tenant a group at a time: written here (one write per segment), or sent to the writer. */
   readonly #appends: GroupedAppends<string, ChainLink>
 
   private constructor(options: FileAuditStoreOptions) {
     const writer = options.writer
     this.#writer = writer
+    this.#onWritten = options.onWritten
     this.#appends = writer
       ? // Two groups in flight: the writer queues them in order, and the next is on its way meanwhile.
         new GroupedAppends((tenant, lines) => writer.appendLines(tenant, lines), 2000, 2)
@@ -273,6 +280,14 @@ export class FileAuditStore implements AuditStore {
         log.size += bytes.length
         log.inSegment += pending.length
         log.head = head
+        if (this.#onWritten) {
+          try {
+            this.#onWritten(
+              tenant,
+              pending.map((l) => l.slice(0, -1)),
+            )
+          } catch {}
+        }
         pending = []
         if (log.inSegment >= this.#segmentLines) this.#writeCheckpoint(tenant, log) // each segment ends signed
       }

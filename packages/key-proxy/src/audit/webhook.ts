@@ -56,7 +56,8 @@ export interface WebhookStats {
 /** One tenant's sink: a bounded queue and one POST at a time. */
 export class AuditWebhook {
   readonly #config: WebhookConfig
-  readonly #queue: AuditRecord[] = []
+  /** Records, or their stored JSON (a `--workers` primary has the text it wrote, not the record). */
+  readonly #queue: Array<AuditRecord | string> = []
   readonly #maxQueue: number
   readonly #maxBatch: number
   readonly #retryMs: number
@@ -83,8 +84,8 @@ export class AuditWebhook {
     return { ...this.#stats, queued: this.#queue.length }
   }
 
-  /** Queues a line (never waits); drops it, counted, when the queue is full. */
-  push(record: AuditRecord): void {
+  /** Queues a line, a record or its JSON as stored (never waits); drops it, counted, when the queue is full. */
+  push(record: AuditRecord | string): void {
     if (this.#closed) return
     if (this.#queue.length >= this.#maxQueue) {
       this.#stats.dropped++
@@ -99,7 +100,7 @@ export class AuditWebhook {
     if (this.#closed || this.#sending || this.#queue.length === 0) return
     this.#sending = true
     const batch = this.#queue.slice(0, this.#maxBatch)
-    const body = `${batch.map((r) => JSON.stringify(r)).join('\n')}\n`
+    const body = `${batch.map((r) => (typeof r === 'string' ? r : JSON.stringify(r))).join('\n')}\n`
     fetch(this.#config.url, {
       method: 'POST',
       headers: {
@@ -140,6 +141,22 @@ export class AuditWebhook {
 }
 
 /**
+ * The webhooks of `hooks`, by tenant.
+ *
+ * @example
+ * ```ts
+ * const hooks = auditWebhooks(config.auditWebhooks, { env: process.env })
+ * hooks.get('acme')?.push(record)
+ * ```
+ */
+export function auditWebhooks(
+  hooks: readonly WebhookConfig[],
+  options: WebhookOptions = {},
+): Map<string, AuditWebhook> {
+  return new Map(hooks.map((h) => [h.tenant, new AuditWebhook(h, options)]))
+}
+
+/**
  * An audit store whose appended lines also go to their tenant's webhook.
  *
  * @example
@@ -152,7 +169,7 @@ export function withWebhooks(
   hooks: readonly WebhookConfig[],
   options: WebhookOptions = {},
 ): AuditStore & { webhook(tenant: string): AuditWebhook | undefined } {
-  const byTenant = new Map(hooks.map((h) => [h.tenant, new AuditWebhook(h, options)]))
+  const byTenant = auditWebhooks(hooks, options)
   return {
     async append(tenant: string, entry: AuditEntry): Promise<AuditRecord> {
       const record = await store.append(tenant, entry)

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import { FileAuditStore } from '../audit/file-store.ts'
 import { openAuditSigner } from '../audit/signer.ts'
+import { auditWebhooks } from '../audit/webhook.ts'
 import { resolveConfig } from '../config.ts'
 import { KeyFile } from '../keystore/key-file.ts'
 import type { Logger } from '../log.ts'
@@ -54,10 +55,26 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
   // The instance's hold on the data folder: its lock (a second proxy on the folder stops, naming this one), and
   // the temp files of writes a crash cut off removed before any worker writes. Released when this process exits.
   const folder = new KeyFile(join(dataDir, 'keys.json'))
-  // The one writer of the tenants' audit logs in the data folder (a PostgreSQL keystore keeps them in the database).
+  // The one writer of the tenants' audit logs in the data folder (a PostgreSQL keystore keeps them in the database),
+  // and so the one poster of their webhooks: each sink gets its tenant's lines in seq order.
+  const webhooks = config.keystore
+    ? new Map()
+    : auditWebhooks(config.auditWebhooks, {
+        retryMs: config.auditWebhookRetryMs,
+        timeoutMs: config.auditWebhookTimeoutMs,
+        maxQueue: config.auditWebhookMaxQueue,
+        env: options.env,
+      })
   const auditStore = config.keystore
     ? undefined
-    : FileAuditStore.open({ dir: join(dataDir, 'audit'), signer: openAuditSigner(join(dataDir, 'audit-signing.key')) })
+    : FileAuditStore.open({
+        dir: join(dataDir, 'audit'),
+        signer: openAuditSigner(join(dataDir, 'audit-signing.key')),
+        onWritten: (tenant, lines) => {
+          const hook = webhooks.get(tenant)
+          if (hook) for (const line of lines) hook.push(line)
+        },
+      })
 
   const own = new Registry()
   const restarts = new Counter({
@@ -161,6 +178,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
       )
     const codes = await Promise.all(exits)
     clearTimeout(forceTimer)
+    for (const hook of webhooks.values()) hook.close()
     await auditStore?.close()
     folder.close()
     const failed = codes.some((c) => c !== 0)

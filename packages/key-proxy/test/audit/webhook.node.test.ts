@@ -1,6 +1,7 @@
 // Export to the customer's own sink: a real local HTTP server that first hangs, then fails, then recovers; key use
 // goes on meanwhile (delivery never blocks it), and once the sink takes lines it has every one, in seq order,
-// once. The bounded queue drops (and counts) what does not fit.
+// once; with `--workers`, too (the primary writes and posts the lines of every worker). The bounded queue drops (and
+// counts) what does not fit.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { encrypt } from '@envelope/core'
@@ -8,6 +9,8 @@ import { createKeyProxyClient } from '@envelope/fetch-client'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { AuditRecord } from '../../src/audit/chain.ts'
 import { AuditWebhook } from '../../src/audit/webhook.ts'
+import { fetchPerConnection } from '../harness/fetch-per-connection.ts'
+import { startInstance } from '../harness/instance.ts'
 import { hashKey, type RunningProxy, startProxy } from '../proxy-process.ts'
 
 type Mode = 'hang' | 'fail' | 'ok'
@@ -100,4 +103,46 @@ test('the queue is bounded: past it lines are dropped and counted, never held', 
   await until(() => attempts.length > before)
   hook.close()
   mode = 'ok'
+})
+
+test('with --workers, the sink gets the lines of both workers in seq order, once each', async () => {
+  // Each worker once posted its own lines: two posters, so a sink saw a tenant's lines out of seq order.
+  mode = 'ok'
+  const url = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/workers`
+  const instance = await startInstance({
+    workers: 2,
+    config: {
+      tenants: ['initech'],
+      apiKeys: [{ id: 'svc', sha256: await hashKey(API_KEY), tenants: ['initech'] }],
+      auditWebhooks: [{ tenant: 'initech', url }],
+      auditWebhookRetryMs: 20,
+    },
+  })
+  try {
+    const start = received.length
+    const c = createKeyProxyClient({
+      baseUrl: instance.url,
+      apiKey: API_KEY,
+      tenant: 'initech',
+      fetch: fetchPerConnection, // a connection per request: both workers serve
+      retries: 0,
+    })
+    await Promise.all(Array.from({ length: 40 }, (_, i) => c.generateDataKey({ i: String(i) })))
+    const served = new Set(
+      instance
+        .logs()
+        .filter((l) => l.route === '/v1/keys/generate')
+        .map((l) => l.worker),
+    )
+    expect(served.size).toBe(2)
+    const r = await fetch(`${instance.url}/v1/admin/tenants/initech/audit?limit=1000`, {
+      headers: { authorization: `ApiKey ${instance.adminKey}` },
+    })
+    const lines = ((await r.json()) as { records: AuditRecord[] }).records
+    expect(lines.length).toBeGreaterThanOrEqual(40)
+    await until(() => received.length - start >= lines.length)
+    expect(received.slice(start)).toEqual(lines)
+  } finally {
+    await instance.stop()
+  }
 })
