@@ -12,6 +12,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { contextHash } from '../src/kms/edek-jwe.ts'
 import { NAME_PATTERN } from '../src/names.ts'
+import { answerOf } from './harness/http.ts'
 import { hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
 const API_KEY = 'limits-key'
@@ -47,24 +48,13 @@ const POST_ROUTES = [
  * and resolves with the answer that arrives meanwhile.
  */
 function stalledBody(path: string, framing: 'chunked' | 'content-length', authorization?: string) {
-  return new Promise<{ status: number; code?: string }>((resolve, reject) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' }
-    if (authorization) headers.authorization = authorization
-    if (framing === 'content-length') headers['content-length'] = '1000'
-    const req = request(`${proxy.url}${path}`, { method: 'POST', headers })
-    req.on('response', (res) => {
-      let body = ''
-      res.on('data', (d) => {
-        body += d
-      })
-      res.on('end', () => {
-        resolve({ status: res.statusCode!, code: JSON.parse(body).error?.code })
-        req.destroy()
-      })
-    })
-    req.on('error', reject)
-    req.write('{"context":') // and nothing more
-  })
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (authorization) headers.authorization = authorization
+  if (framing === 'content-length') headers['content-length'] = '1000'
+  const req = request(`${proxy.url}${path}`, { method: 'POST', headers })
+  const answer = answerOf(req)
+  req.write('{"context":') // and nothing more
+  return answer
 }
 
 describe('credentials before the body', () => {

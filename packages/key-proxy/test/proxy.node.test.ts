@@ -8,6 +8,7 @@ import { createKeyProxyClient, type KeyProxyClient } from '@envelope/fetch-clien
 import * as protocol from '@envelope/fetch-client/protocol'
 import { compactDecrypt, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+import { answerOf } from './harness/http.ts'
 import { codeOf, hashKey, type RunningProxy, startProxy } from './proxy-process.ts'
 
 const KEYS = {
@@ -313,28 +314,17 @@ describe('authentication', () => {
 
 /** Sends only the headers of a 2 MiB request: the proxy must refuse on Content-Length, before reading a byte. */
 function announceHugeBody(path: string): Promise<{ status: number; code?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${proxy.url}${path}`, {
-      method: 'POST',
-      headers: {
-        authorization: `ApiKey ${KEYS.acme}`,
-        'content-type': 'application/json',
-        'content-length': String(2 << 20),
-      },
-    })
-    req.on('response', (res) => {
-      let body = ''
-      res.on('data', (d) => {
-        body += d
-      })
-      res.on('end', () => {
-        resolve({ status: res.statusCode!, code: JSON.parse(body).error?.code })
-        req.destroy()
-      })
-    })
-    req.on('error', reject)
-    req.flushHeaders()
+  const req = request(`${proxy.url}${path}`, {
+    method: 'POST',
+    headers: {
+      authorization: `ApiKey ${KEYS.acme}`,
+      'content-type': 'application/json',
+      'content-length': String(2 << 20),
+    },
   })
+  const answer = answerOf(req)
+  req.flushHeaders()
+  return answer
 }
 
 /**
@@ -342,35 +332,26 @@ function announceHugeBody(path: string): Promise<{ status: number; code?: string
  * it comes and refuse once past the limit (the Content-Length shortcut does not apply).
  */
 function streamHugeBody(path: string): Promise<{ status: number; code?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${proxy.url}${path}`, {
-      method: 'POST',
-      headers: { authorization: `ApiKey ${KEYS.acme}`, 'content-type': 'application/json' },
-    })
-    let answered = false
-    req.on('response', (res) => {
-      answered = true
-      let body = ''
-      res.on('data', (d) => {
-        body += d
-      })
-      res.on('end', () => {
-        resolve({ status: res.statusCode!, code: JSON.parse(body).error?.code })
-        req.destroy()
-      })
-    })
-    req.on('error', (err) => (answered ? undefined : reject(err)))
-    const chunk = `{"pad":"${'x'.repeat(64 << 10)}`
-    let sent = 0
-    const more = () => {
-      while (!answered && sent < 40) {
-        sent++
-        if (!req.write(chunk)) return void req.once('drain', more)
-      }
-      if (!answered) req.end('"}')
-    }
-    more()
+  const req = request(`${proxy.url}${path}`, {
+    method: 'POST',
+    headers: { authorization: `ApiKey ${KEYS.acme}`, 'content-type': 'application/json' },
   })
+  const answer = answerOf(req)
+  let answered = false
+  req.once('response', () => {
+    answered = true
+  })
+  const chunk = `{"pad":"${'x'.repeat(64 << 10)}`
+  let sent = 0
+  const more = () => {
+    while (!answered && sent < 40) {
+      sent++
+      if (!req.write(chunk)) return void req.once('drain', more)
+    }
+    if (!answered) req.end('"}')
+  }
+  more()
+  return answer
 }
 
 describe('bad requests', () => {

@@ -1,6 +1,6 @@
 // Plain node:http(s) requests for the operations tests, each on a connection of its own unless an agent is given
 // (fetch pools connections, and these tests care which connection, hence which worker, a request takes).
-import { type Agent, request as httpRequest } from 'node:http'
+import { type Agent, type ClientRequest, request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 
 export interface Reply {
@@ -74,5 +74,27 @@ export function admin(url: string, adminKey: string, tenant: string, action?: st
     method: action ? 'POST' : 'GET',
     headers: { authorization: `ApiKey ${adminKey}` },
     body: action ? (body ?? {}) : undefined,
+  })
+}
+
+/**
+ * The status and error code of the answer to `req`, which may come before its body is sent (a refusal on the
+ * headers or part of the body); the connection is then destroyed. An error after the answer is ignored.
+ */
+export function answerOf(req: ClientRequest): Promise<{ status: number; code?: string }> {
+  return new Promise((resolve, reject) => {
+    let answered = false
+    req.on('response', (res) => {
+      answered = true
+      let body = ''
+      res.on('data', (d) => {
+        body += d
+      })
+      res.on('end', () => {
+        resolve({ status: res.statusCode!, code: JSON.parse(body).error?.code })
+        req.destroy()
+      })
+    })
+    req.on('error', (err) => (answered ? undefined : reject(err)))
   })
 }
