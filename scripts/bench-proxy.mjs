@@ -179,13 +179,17 @@ const bare = await prepareBare({
   batch: bareBatch,
 })
 // The machine's floor for a single request, in the same rounds (scripts/bench-proxy/floor-server.mjs): a server
-// that does nothing, alone and with one IPC round trip per request, as a worker's audit lines to its primary.
-async function startFloor(hop) {
+// that does nothing, alone and with one IPC round trip per request, as a worker's audit lines to its primary; and
+// the same two spinning 1 ms of CPU per request (about a worker's), which is what the tail then owes the machine.
+const FLOOR_BUSY_MS = 1
+async function startFloor(hop, busyMs = 0) {
   const child = spawn(
     process.execPath,
     [
       `${root}scripts/bench-proxy/floor-server.mjs`,
       ...(hop ? ['--hop'] : []),
+      '--busy-ms',
+      String(busyMs),
       '--answer-bytes',
       String(alone.answerBytes),
     ],
@@ -209,9 +213,14 @@ async function startFloor(hop) {
     stop: () => child.kill('SIGTERM'),
   }
 }
-const floors = { http: await startFloor(false), hop: await startFloor(true) }
+const floors = {
+  http: await startFloor(false),
+  hop: await startFloor(true),
+  httpBusy: await startFloor(false, FLOOR_BUSY_MS),
+  hopBusy: await startFloor(true, FLOOR_BUSY_MS),
+}
 for (const f of Object.values(floors)) await f.run(200) // warm-up
-const floorLatencies = { http: [], hop: [] }
+const floorLatencies = { http: [], hop: [], httpBusy: [], hopBusy: [] }
 const rounds = quick ? 1 : 6 // alternating often: the machine's speed drifts within a run
 const merged = () => ({ items: 0, seconds: 0, latencies: [], cpuSeconds: 0 })
 const add = (into, r) => {
@@ -270,6 +279,9 @@ await Promise.all([alone.stop(), pooled.stop()])
 for (const f of Object.values(floors)) f.stop()
 log(
   `  batch    1, floor      : p50 ${percentile(floorLatencies.http, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.http, 99).toFixed(2)} ms (a server doing nothing); with one IPC round trip: p50 ${percentile(floorLatencies.hop, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.hop, 99).toFixed(2)} ms`,
+)
+log(
+  `  batch    1, floor busy : p50 ${percentile(floorLatencies.httpBusy, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.httpBusy, 99).toFixed(2)} ms (spinning ${FLOOR_BUSY_MS} ms a request); with one IPC round trip: p50 ${percentile(floorLatencies.hopBusy, 50).toFixed(2)} ms, p99 ${percentile(floorLatencies.hopBusy, 99).toFixed(2)} ms`,
 )
 
 // Rotation visible across instances: a rotation acknowledged by one PostgreSQL instance, then two others asked
@@ -351,6 +363,11 @@ const report = {
     p99_ms: Number(percentile(floorLatencies.http, 99).toFixed(2)),
     p50_ms_ipc_round_trip: Number(percentile(floorLatencies.hop, 50).toFixed(2)),
     p99_ms_ipc_round_trip: Number(percentile(floorLatencies.hop, 99).toFixed(2)),
+    busy_ms: FLOOR_BUSY_MS,
+    p50_ms_busy: Number(percentile(floorLatencies.httpBusy, 50).toFixed(2)),
+    p99_ms_busy: Number(percentile(floorLatencies.httpBusy, 99).toFixed(2)),
+    p50_ms_busy_ipc_round_trip: Number(percentile(floorLatencies.hopBusy, 50).toFixed(2)),
+    p99_ms_busy_ipc_round_trip: Number(percentile(floorLatencies.hopBusy, 99).toFixed(2)),
   },
   goals: {
     workers_vs_single: '>= 1.6',
@@ -376,6 +393,6 @@ else {
   console.log(`| bare loop (one process) | ${bareRate.toFixed(0)} | | | | | |`)
   const r = report.ratios
   console.log(
-    `\npg_vs_file ${r.pg_vs_file} (goal ≥ 0.9), rotation_visible_ms_p99 ${report.rotation_visible_ms_p99} (goal < 1000)\nworkers_vs_single ${r.workers_vs_single} (goal ≥ 1.6), batched_vs_bare_crypto ${r.batched_vs_bare_crypto} (goal ≥ 0.5), with workers ${r.batched_vs_bare_crypto_workers} (goal ≥ 0.9), batch1000_vs_single ${r.batch1000_vs_single} (goal ≥ 20), unwraps_per_s_batched ${report.unwraps_per_s_batched}, p99_ms_single ${report.p99_ms_single} with workers (goal < 5; one process ${report.p99_ms_single_one_process}; a server doing nothing ${report.floor_single.p99_ms}, with one IPC round trip ${report.floor_single.p99_ms_ipc_round_trip})`,
+    `\npg_vs_file ${r.pg_vs_file} (goal ≥ 0.9), rotation_visible_ms_p99 ${report.rotation_visible_ms_p99} (goal < 1000)\nworkers_vs_single ${r.workers_vs_single} (goal ≥ 1.6), batched_vs_bare_crypto ${r.batched_vs_bare_crypto} (goal ≥ 0.5), with workers ${r.batched_vs_bare_crypto_workers} (goal ≥ 0.9), batch1000_vs_single ${r.batch1000_vs_single} (goal ≥ 20), unwraps_per_s_batched ${report.unwraps_per_s_batched}, p99_ms_single ${report.p99_ms_single} with workers (goal < 5; one process ${report.p99_ms_single_one_process}; a server doing nothing ${report.floor_single.p99_ms}, with one IPC round trip ${report.floor_single.p99_ms_ipc_round_trip}; spinning ${FLOOR_BUSY_MS} ms ${report.floor_single.p99_ms_busy}, with the round trip ${report.floor_single.p99_ms_busy_ipc_round_trip})`,
   )
 }
