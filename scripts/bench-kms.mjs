@@ -2,8 +2,8 @@
 // proxy for each KMS backend (the local KMS, SoftHSM2 over PKCS#11, AWS KMS) in direct and leased modes. AWS KMS is
 // the AWS-KMS-compatible endpoint in a process of its own (`envelope-proxy --aws-kms-endpoint --latency-ms 20`):
 // every AWS API answer is held back 20 ms, as a KMS call over a network; the proxy calls it through the real
-// @aws-sdk/client-kms. The load client speaks the wire protocol with node:http (keep-alive): single unwraps one at a time
-// (latency), then batches of 1000 with 2 requests in flight. Every item is a distinct EDEK and context.
+// @aws-sdk/client-kms. The load client speaks the wire protocol with node:http (keep-alive): single unwraps one at
+// a time (latency), then batches of 1000 with 2 requests in flight. Every item is a distinct EDEK and context.
 //
 // kms_calls_per_10k_unwraps_leased: the proxy is restarted on its data folder (leases cold, as after a deploy),
 // then 10,000 leased AWS unwraps run while the endpoint counts the KMS calls that reach it.

@@ -244,8 +244,8 @@ export class FileAuditStore implements AuditStore {
   /**
    * {@link AuditWriter.appendLines}: lines another process encoded (`entryJson`), chained and written here in
    * order, in the groups of this store's own appends.
-   * @throws ProxyError `ERR_AUDIT_UNAVAILABLE` (the reason is the error's `cause`) when this store does not write its folder, a
-   * line is not one `entryJson` line, or the write fails
+   * @throws ProxyError `ERR_AUDIT_UNAVAILABLE` (the reason is the error's `cause`) when this store does not write
+   * its folder, a line is not one `entryJson` line, or the write fails
    */
   appendLines(tenant: string, lines: readonly string[]): Promise<readonly ChainLink[]> {
     for (const line of lines)

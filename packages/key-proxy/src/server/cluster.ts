@@ -3,9 +3,10 @@
  * serves no request: it forks the workers and starts one again when it dies (backoff from 100 ms, doubling to
  * 10 s; reset once a worker has served for 30 s), holds the instance's state that must be one (the instance
  * lock of the file keystore, instance-sync.ts), writes the tenants' audit logs of the file audit store for them
- * (audit-channel.ts: one chain per tenant, its head in one memory), serves `/metrics` added up over the workers, and turns signals
- * into the workers' messages: SIGTERM/SIGINT a graceful stop of every worker (a second signal, or the drain
- * timeout plus 5 s, kills them), SIGHUP a TLS reload. Workers exit when the primary dies (node:cluster).
+ * and posts their webhooks (audit-channel.ts: one chain per tenant, its head in one memory), serves `/metrics`
+ * added up over the workers, and turns signals into the workers' messages: SIGTERM/SIGINT a graceful stop of every
+ * worker (a second signal, or the drain timeout plus 5 s, kills them), SIGHUP a TLS reload. Workers exit when the
+ * primary dies (node:cluster).
  * @module
  */
 import cluster, { type Worker } from 'node:cluster'
