@@ -1,8 +1,8 @@
 /**
  * The request body limit. A body announced by `Content-Length` (every HTTP/1.1 client's usual framing, and the
  * server refuses a body that does not match it) is judged by that header alone, so the request is never turned
- * into a web `Request` with a body stream just to be measured: on Node that conversion was a tenth of a single
- * unwrap's CPU, and the route then reads the body straight from the socket. A chunked body, or one without a
+ * into a web `Request` with a body stream just to be measured: on Node that conversion was over a quarter of a
+ * single unwrap's CPU, and the route then reads the body straight from the socket. A chunked body, or one without a
  * length, is counted as it streams in (Hono's `bodyLimit`).
  * @module
  */

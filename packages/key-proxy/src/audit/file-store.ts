@@ -267,7 +267,7 @@ export class FileAuditStore implements AuditStore {
       let head = log.head
       const flush = () => {
         if (pending.length === 0) return
-        const bytes = Buffer.from(pending.join(''))
+        const bytes = Buffer.from(`${pending.join('\n')}\n`)
         try {
           let at = 0
           while (at < bytes.length) at += writeSync(log.fd!, bytes, at, bytes.length - at, log.size + at)
@@ -282,10 +282,7 @@ export class FileAuditStore implements AuditStore {
         log.head = head
         if (this.#onWritten) {
           try {
-            this.#onWritten(
-              tenant,
-              pending.map((l) => l.slice(0, -1)),
-            )
+            this.#onWritten(tenant, pending)
           } catch {}
         }
         pending = []
@@ -297,7 +294,7 @@ export class FileAuditStore implements AuditStore {
           if (log.fd === undefined || log.inSegment >= this.#segmentLines) this.#newSegment(tenant, log, timeOf(fields))
         }
         const { link, text } = linkLine(fields, head)
-        pending.push(`${text}\n`)
+        pending.push(text)
         head = { seq: link.seq, hash: link.hash }
         links.push(link)
       }

@@ -46,7 +46,7 @@ export function workerAuditWriter(channel: NodeJS.Process = process): AuditWrite
     if (!m.error) w.resolve(m)
     else
       w.reject(
-        m.error.code in PROXY_ERRORS
+        Object.hasOwn(PROXY_ERRORS, m.error.code)
           ? new ProxyError(m.error.code as ProxyErrorCode, m.error.message)
           : unavailable(m.error.message),
       )
